@@ -1,0 +1,1 @@
+"""Drivers shipped with hwkit, each with its personality plist beside it (imported as hwkit.drivers)."""

@@ -1,0 +1,1 @@
+"""PCI family: discovery, nubs, config space, I/O over VFIO."""

@@ -1,0 +1,1 @@
+"""Serial family: discovery, nubs, ports over termios."""

@@ -1,0 +1,1 @@
+"""Test support: the pytest plugin for the QEMU lab and its fixtures."""

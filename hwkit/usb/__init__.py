@@ -1,0 +1,1 @@
+"""USB family: discovery, nubs, descriptors, I/O over libusb."""

@@ -1,0 +1,1 @@
+"""Personalities, the catalogue, family scoring rules and the explainer (imported as hwkit.matching)."""

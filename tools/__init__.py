@@ -1,0 +1,1 @@
+"""Command-line front ends: `hwkit` and `hwkit-daemon` (imported as hwkit.tools)."""
