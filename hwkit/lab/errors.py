@@ -20,14 +20,14 @@ class LabStatus(IntEnum):
     BOOT_TIMEOUT = 242  # the guest did not report ready in time
     GUEST_PANIC = 243  # the guest kernel panicked
     QEMU_ABORT = 244  # QEMU exited or crashed under the guest (hardware error, bad args)
-    GUEST_LOST = 245  # the guest stopped answering, or its agent died
+    GUEST_FAILED = 245  # the guest's init or agent failed, or the guest stopped answering
     COMMAND_TIMEOUT = 246  # CMD ran past --timeout and was killed
 
 
 class LabError(HwkitError):
     """The lab (not the command inside it) failed; `status` is the exit status to use."""
 
-    status = LabStatus.GUEST_LOST
+    status = LabStatus.GUEST_FAILED
 
     def __init__(self, message: str, status: LabStatus | None = None, detail: str = ""):
         super().__init__(message)

@@ -1,0 +1,239 @@
+"""The guest side of the lab: device set-up, then the command agent.
+
+Run as ``python -m hwkit.lab.guest`` by the initramfs (through the guest.sh the host
+writes), as root, inside the guest's overlay of the host's root. It reads
+``/run/hwkit-lab/config.json`` (written by the host), loads the profile's kernel
+modules from the host's kernel cache, builds the USB gadget if the profile has one,
+waits for the profile's devices to settle, then reports ``ready`` on the agent port and
+runs the host's commands until told to shut down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hwkit.lab import agent
+
+RUN_DIR = Path(os.environ.get("HWKIT_LAB_RUN", "/run/hwkit-lab"))
+CONFIGFS = Path("/sys/kernel/config")
+
+
+class Setup:
+    """Runs set-up steps, recording each one's outcome for the ready message."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, Any]] = []
+        self._log = open(RUN_DIR / "guest-setup.log", "a", buffering=1)  # noqa: SIM115
+
+    def record(self, step: str, ok: bool, detail: str = "") -> bool:
+        self.steps.append({"step": step, "ok": ok, "detail": detail})
+        self._log.write(f"{time.monotonic():8.3f} {'ok  ' if ok else 'FAIL'} {step} {detail}\n")
+        return ok
+
+    def modprobe(self, modroot: str, release: str, name: str) -> bool:
+        done = subprocess.run(
+            ["modprobe", "-d", modroot, "-S", release, name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return self.record(f"modprobe {name}", done.returncode == 0, done.stderr.strip())
+
+
+def build_gadget(setup: Setup, gadget: dict[str, Any]) -> None:
+    """Build a composite gadget through configfs and bind it to dummy_hcd's UDC.
+
+    Layout (Documentation/usb/gadget_configfs.rst): gadget attributes and strings, one
+    configuration, one function per entry of ``gadget["functions"]`` linked into it,
+    then the UDC name written last.
+    """
+    try:
+        if not (CONFIGFS / "usb_gadget").exists():
+            subprocess.run(["mount", "-t", "configfs", "none", str(CONFIGFS)], check=True)
+        root = CONFIGFS / "usb_gadget" / gadget["name"]
+        root.mkdir()
+        for attr in ("idVendor", "idProduct", "bcdDevice", "bcdUSB"):
+            (root / attr).write_text(f"0x{gadget[attr]:04x}")
+        for attr in ("bDeviceClass", "bDeviceSubClass", "bDeviceProtocol"):
+            (root / attr).write_text(f"0x{gadget[attr]:02x}")
+        strings = root / "strings" / "0x409"
+        strings.mkdir()
+        for attr in ("manufacturer", "product", "serialnumber"):
+            (strings / attr).write_text(gadget[attr])
+        config = root / "configs" / "c.1"
+        config.mkdir()
+        (config / "MaxPower").write_text("120")
+        (config / "strings" / "0x409").mkdir()
+        (config / "strings" / "0x409" / "configuration").write_text("hwkit lab")
+        for function in gadget["functions"]:
+            (root / "functions" / function).mkdir()
+            (config / function).symlink_to(root / "functions" / function)
+        udcs = sorted(os.listdir("/sys/class/udc"))
+        if not udcs:
+            setup.record("gadget", False, "no UDC in /sys/class/udc (dummy_hcd not loaded?)")
+            return
+        (root / "UDC").write_text(udcs[0])
+        setup.record("gadget", True, f"{gadget['name']} on {udcs[0]}")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        setup.record("gadget", False, str(exc))
+
+
+def present_usb_ids(sysfs: Path = Path("/sys/bus/usb/devices")) -> set[str]:
+    found = set()
+    for dev in sysfs.glob("*"):
+        try:
+            vid = (dev / "idVendor").read_text().strip()
+            pid = (dev / "idProduct").read_text().strip()
+        except OSError:
+            continue
+        found.add(f"{vid}:{pid}")
+    return found
+
+
+def present_pci_ids(sysfs: Path = Path("/sys/bus/pci/devices")) -> set[str]:
+    found = set()
+    for dev in sysfs.glob("*"):
+        try:
+            vid = (dev / "vendor").read_text().strip()[2:]
+            did = (dev / "device").read_text().strip()[2:]
+        except OSError:
+            continue
+        found.add(f"{vid}:{did}")
+    return found
+
+
+def settle(setup: Setup, expect: dict[str, list[str]], timeout: float) -> None:
+    """Wait until the profile's USB and PCI devices have enumerated (or time runs out)."""
+    deadline = time.monotonic() + timeout
+    missing: set[str] = set()
+    while True:
+        missing = set(expect.get("usb", [])) - present_usb_ids()
+        missing |= set(expect.get("pci", [])) - present_pci_ids()
+        missing |= {p for p in expect.get("paths", []) if not os.path.exists(p)}
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    setup.record("settle", not missing, "missing: " + ", ".join(sorted(missing)) if missing else "")
+
+
+def find_agent_port() -> str:
+    for port in Path("/sys/class/virtio-ports").glob("*"):
+        if (port / "name").read_text().strip() == agent.PORT_NAME:
+            return f"/dev/{port.name}"
+    raise SystemExit(f"hwkit-lab guest: no virtio-serial port named {agent.PORT_NAME}")
+
+
+class Agent:
+    """Runs the host's commands and streams their output back over the port."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.reader = agent.LineReader(fd)
+        self.children: dict[int, subprocess.Popen] = {}
+        self.pipes: dict[int, tuple[int, int]] = {}  # pipe fd -> (command id, 1|2)
+        self.open_pipes: dict[int, int] = {}  # command id -> pipes still open
+        self.running = True
+
+    def send(self, message: dict[str, Any]) -> None:
+        agent.write_all(self.fd, agent.encode(message))
+
+    def start(self, message: dict[str, Any]) -> None:
+        cid = int(message["id"])
+        env = dict(message.get("env") or os.environ)
+        try:
+            child = subprocess.Popen(
+                message["argv"],
+                cwd=message.get("cwd") or "/",
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            text = f"hwkit lab: cannot run {message['argv'][0]!r} in the guest: {exc}\n"
+            self.send({"op": "out", "id": cid, "fd": 2, "data": agent.pack_bytes(text.encode())})
+            self.send({"op": "exit", "id": cid, "status": 127})
+            return
+        self.children[cid] = child
+        assert child.stdout is not None and child.stderr is not None
+        self.pipes[child.stdout.fileno()] = (cid, 1)
+        self.pipes[child.stderr.fileno()] = (cid, 2)
+        self.open_pipes[cid] = 2
+
+    def handle(self, message: dict[str, Any]) -> None:
+        op = message["op"]
+        if op == "run":
+            self.start(message)
+        elif op == "signal":
+            child = self.children.get(int(message["id"]))
+            if child is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, int(message["signal"]))
+        elif op == "shutdown":
+            self.running = False
+        else:
+            self.send({"op": "log", "text": f"unknown op {op!r} ignored"})
+
+    def pump(self, fd: int) -> None:
+        cid, stream = self.pipes[fd]
+        data = os.read(fd, agent.CHUNK)
+        if data:
+            self.send({"op": "out", "id": cid, "fd": stream, "data": agent.pack_bytes(data)})
+            return
+        del self.pipes[fd]
+        os.close(fd)
+        self.open_pipes[cid] -= 1
+        if self.open_pipes[cid] == 0:
+            del self.open_pipes[cid]
+            status = self.children.pop(cid).wait()
+            self.send({"op": "exit", "id": cid, "status": status})
+
+    def serve(self) -> None:
+        while self.running:
+            readable, _, _ = select.select([self.fd, *self.pipes], [], [])
+            for fd in readable:
+                if fd == self.fd:
+                    messages = self.reader.read()
+                    if messages is None:  # host went away
+                        self.running = False
+                        break
+                    for message in messages:
+                        self.handle(message)
+                elif fd in self.pipes:
+                    self.pump(fd)
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    config = json.loads((RUN_DIR / "config.json").read_text())
+    setup = Setup()
+    for name in config.get("modules", []):
+        setup.modprobe(config["modroot"], config["release"], name)
+    if gadget := config.get("gadget"):
+        build_gadget(setup, gadget)
+    settle(setup, config.get("expect", {}), float(config.get("settle_timeout", 30)))
+
+    fd = os.open(find_agent_port(), os.O_RDWR)
+    worker = Agent(fd)
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    worker.send(
+        {"op": "ready", "setup": setup.steps, "uptime": uptime, "release": os.uname().release}
+    )
+    worker.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
