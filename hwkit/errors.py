@@ -43,3 +43,25 @@ class MissingDependency(HwkitError):
 
     The message is one line naming the package and the command that installs it.
     """
+
+
+class DescriptorError(BadArgument):
+    """Bytes that should hold a descriptor or config-space structure are malformed.
+
+    Raised by the pure parsers (USB descriptors, PCI config space, saved dumps) for
+    data that is truncated, has a length of 0 or one running past the end, the wrong
+    type, or a pointer chain that loops or leaves the structure. The message names the
+    offset and what was wrong; ``offset`` holds it too (None when not applicable).
+    """
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class UnsupportedError(HwkitError):
+    """The object does not implement the request (I/O Kit's kIOReturnUnsupported).
+
+    For example a client setting properties on a service that does not override
+    ``set_properties``.
+    """

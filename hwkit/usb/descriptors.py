@@ -1,0 +1,920 @@
+"""USB descriptors parsed from raw bytes, with the field names of the USB specification.
+
+Everything here is a pure function of bytes, so the same code reads a device that is
+open through libusb, the sysfs ``descriptors`` file of one that is not, and the test
+vectors in the unit tests. Field names keep the spec's spelling (``idVendor``,
+``bInterfaceClass``, ``wMaxPacketSize``), which is also what matching and
+``hwkit probe --json`` use.
+
+References: USB 2.0 ch. 9.6 (standard descriptors), USB 3.2 ch. 9.6.2 (BOS) and 9.6.7
+(SuperSpeed endpoint companion), the IAD ECN, HID 1.11 §6.2.1 and CDC 1.2 §5.2.3.
+
+Malformed input (truncated, bLength 0 or running past the end, the wrong
+bDescriptorType, too short for its type) raises :class:`hwkit.errors.DescriptorError`
+naming the offset; no parser here lets an IndexError or struct.error escape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from hwkit.errors import DescriptorError
+from hwkit.usb.names import CDC_SUBTYPE_NAMES, DEVICE_CAPABILITY_NAMES
+
+
+class DescriptorType(IntEnum):
+    """bDescriptorType values (USB 2.0 table 9-5, USB 3.2 table 9-6, class specs)."""
+
+    DEVICE = 0x01
+    CONFIGURATION = 0x02
+    STRING = 0x03
+    INTERFACE = 0x04
+    ENDPOINT = 0x05
+    DEVICE_QUALIFIER = 0x06
+    OTHER_SPEED_CONFIGURATION = 0x07
+    INTERFACE_POWER = 0x08
+    OTG = 0x09
+    DEBUG = 0x0A
+    INTERFACE_ASSOCIATION = 0x0B
+    BOS = 0x0F
+    DEVICE_CAPABILITY = 0x10
+    HID = 0x21
+    HID_REPORT = 0x22
+    HID_PHYSICAL = 0x23
+    CS_INTERFACE = 0x24
+    CS_ENDPOINT = 0x25
+    SUPERSPEED_ENDPOINT_COMPANION = 0x30
+    SUPERSPEEDPLUS_ISOCHRONOUS_ENDPOINT_COMPANION = 0x31
+
+
+class DeviceCapabilityType(IntEnum):
+    """bDevCapabilityType values of the BOS capabilities hwkit decodes (USB 3.2 t. 9-14)."""
+
+    USB20_EXTENSION = 0x02
+    SUPERSPEED_USB = 0x03
+    CONTAINER_ID = 0x04
+    PLATFORM = 0x05
+    SUPERSPEED_PLUS = 0x0A
+
+
+# USB base classes whose class-specific descriptors hwkit decodes.
+CLASS_HID = 0x03
+CLASS_CDC = 0x02
+
+
+def _header(data: bytes, offset: int, what: str, expected: int | None, size: int) -> int:
+    """Check the two-byte header of the descriptor at ``offset``; return its bLength.
+
+    Raises:
+        DescriptorError: truncated header, bLength 0/1, bLength past the end of
+            ``data``, a bDescriptorType other than ``expected``, or bLength below
+            ``size`` (the fixed part of this descriptor type).
+    """
+    left = len(data) - offset
+    if offset < 0 or left < 2:
+        raise DescriptorError(
+            f"{what} at offset {offset}: truncated, need a 2-byte header and {max(left, 0)} "
+            "byte(s) are left",
+            offset,
+        )
+    length, dtype = data[offset], data[offset + 1]
+    if length < 2:
+        raise DescriptorError(
+            f"{what} at offset {offset}: bLength is {length}, a descriptor is at least 2 bytes",
+            offset,
+        )
+    if length > left:
+        raise DescriptorError(
+            f"{what} at offset {offset}: bLength {length} runs past the end of the data "
+            f"({left} byte(s) left)",
+            offset,
+        )
+    if expected is not None and dtype != expected:
+        raise DescriptorError(
+            f"{what} at offset {offset}: bDescriptorType is 0x{dtype:02x}, expected "
+            f"0x{expected:02x}",
+            offset,
+        )
+    if length < size:
+        raise DescriptorError(
+            f"{what} at offset {offset}: bLength {length} is shorter than the {size} bytes "
+            "of this descriptor type",
+            offset,
+        )
+    return length
+
+
+def _unpack(cls: Any, fmt: str, data: bytes, offset: int, what: str, dtype: int | None) -> Any:
+    """Check the header, then build ``cls`` from the fixed fields in ``fmt``."""
+    _header(data, offset, what, dtype, struct.calcsize(fmt))
+    return cls(*struct.unpack_from(fmt, data, offset))
+
+
+# --- standard descriptors -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnknownDescriptor:
+    """A descriptor hwkit does not decode, kept whole (header included in ``data``)."""
+
+    bLength: int
+    bDescriptorType: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class DeviceDescriptor:
+    """USB 2.0 §9.6.1, 18 bytes."""
+
+    FORMAT = "<BBHBBBBHHHBBBB"
+
+    bLength: int
+    bDescriptorType: int
+    bcdUSB: int
+    bDeviceClass: int
+    bDeviceSubClass: int
+    bDeviceProtocol: int
+    bMaxPacketSize0: int
+    idVendor: int
+    idProduct: int
+    bcdDevice: int
+    iManufacturer: int
+    iProduct: int
+    iSerialNumber: int
+    bNumConfigurations: int
+
+
+@dataclass(frozen=True)
+class DeviceQualifierDescriptor:
+    """USB 2.0 §9.6.2, 10 bytes: how a high-speed device would look at the other speed."""
+
+    FORMAT = "<BBHBBBBBB"
+
+    bLength: int
+    bDescriptorType: int
+    bcdUSB: int
+    bDeviceClass: int
+    bDeviceSubClass: int
+    bDeviceProtocol: int
+    bMaxPacketSize0: int
+    bNumConfigurations: int
+    bReserved: int
+
+
+@dataclass(frozen=True)
+class SuperSpeedEndpointCompanionDescriptor:
+    """USB 3.2 §9.6.7, 6 bytes, right after a SuperSpeed endpoint."""
+
+    FORMAT = "<BBBBH"
+
+    bLength: int
+    bDescriptorType: int
+    bMaxBurst: int
+    bmAttributes: int
+    wBytesPerInterval: int
+
+
+@dataclass(frozen=True)
+class EndpointDescriptor:
+    """USB 2.0 §9.6.6, 7 bytes (9 for Audio 1.0 endpoints, with bRefresh/bSynchAddress)."""
+
+    FORMAT = "<BBBBHB"
+
+    bLength: int
+    bDescriptorType: int
+    bEndpointAddress: int
+    bmAttributes: int
+    wMaxPacketSize: int
+    bInterval: int
+    bRefresh: int | None = None
+    bSynchAddress: int | None = None
+    companion: SuperSpeedEndpointCompanionDescriptor | None = None
+    extra: tuple[Any, ...] = ()
+
+    @property
+    def number(self) -> int:
+        """The endpoint number, bEndpointAddress bits 3..0."""
+        return self.bEndpointAddress & 0x0F
+
+    @property
+    def is_in(self) -> bool:
+        """True for a device-to-host (IN) endpoint: bEndpointAddress bit 7."""
+        return bool(self.bEndpointAddress & 0x80)
+
+    @property
+    def transfer_type(self) -> int:
+        """bmAttributes bits 1..0: see :class:`hwkit.usb.names.TransferType`."""
+        return self.bmAttributes & 0x03
+
+    @property
+    def sync_type(self) -> int:
+        """bmAttributes bits 3..2 (isochronous only)."""
+        return (self.bmAttributes >> 2) & 0x03
+
+    @property
+    def usage_type(self) -> int:
+        """bmAttributes bits 5..4 (isochronous and, in USB 3, interrupt)."""
+        return (self.bmAttributes >> 4) & 0x03
+
+    @property
+    def max_packet_size(self) -> int:
+        """wMaxPacketSize bits 10..0: bytes per packet."""
+        return self.wMaxPacketSize & 0x07FF
+
+    @property
+    def transactions_per_microframe(self) -> int:
+        """1 + wMaxPacketSize bits 12..11 (high-bandwidth high-speed endpoints)."""
+        return 1 + ((self.wMaxPacketSize >> 11) & 0x03)
+
+
+@dataclass(frozen=True)
+class InterfaceAssociationDescriptor:
+    """Interface Association Descriptor ECN, 8 bytes: groups the interfaces of a function."""
+
+    FORMAT = "<BBBBBBBB"
+
+    bLength: int
+    bDescriptorType: int
+    bFirstInterface: int
+    bInterfaceCount: int
+    bFunctionClass: int
+    bFunctionSubClass: int
+    bFunctionProtocol: int
+    iFunction: int
+
+
+@dataclass(frozen=True)
+class InterfaceDescriptor:
+    """USB 2.0 §9.6.5, 9 bytes, with its endpoints and class-specific descriptors."""
+
+    FORMAT = "<BBBBBBBBB"
+
+    bLength: int
+    bDescriptorType: int
+    bInterfaceNumber: int
+    bAlternateSetting: int
+    bNumEndpoints: int
+    bInterfaceClass: int
+    bInterfaceSubClass: int
+    bInterfaceProtocol: int
+    iInterface: int
+    endpoints: tuple[EndpointDescriptor, ...] = ()
+    extra: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConfigurationDescriptor:
+    """USB 2.0 §9.6.3, 9 bytes, with everything its wTotalLength covers.
+
+    ``interfaces`` lists every interface descriptor in order, one per alternate
+    setting; ``associations`` the IADs; ``extra`` what comes before the first
+    interface that is neither (OTG, class descriptors at configuration level).
+    """
+
+    FORMAT = "<BBHBBBBB"
+
+    bLength: int
+    bDescriptorType: int
+    wTotalLength: int
+    bNumInterfaces: int
+    bConfigurationValue: int
+    iConfiguration: int
+    bmAttributes: int
+    bMaxPower: int
+    interfaces: tuple[InterfaceDescriptor, ...] = ()
+    associations: tuple[InterfaceAssociationDescriptor, ...] = ()
+    extra: tuple[Any, ...] = ()
+
+    @property
+    def self_powered(self) -> bool:
+        """bmAttributes bit 6."""
+        return bool(self.bmAttributes & 0x40)
+
+    @property
+    def remote_wakeup(self) -> bool:
+        """bmAttributes bit 5."""
+        return bool(self.bmAttributes & 0x20)
+
+    def interface(self, number: int, alternate: int = 0) -> InterfaceDescriptor:
+        """The descriptor of interface ``number`` in alternate setting ``alternate``.
+
+        Raises:
+            DescriptorError: no such interface/alternate setting in this configuration.
+        """
+        for intf in self.interfaces:
+            if intf.bInterfaceNumber == number and intf.bAlternateSetting == alternate:
+                return intf
+        raise DescriptorError(
+            f"configuration {self.bConfigurationValue} has no interface {number} "
+            f"alternate setting {alternate}"
+        )
+
+
+@dataclass(frozen=True)
+class StringDescriptor:
+    """USB 2.0 §9.6.7: a UTF-16LE string (any index but 0)."""
+
+    bLength: int
+    bDescriptorType: int
+    string: str
+
+
+@dataclass(frozen=True)
+class LanguageIDDescriptor:
+    """USB 2.0 §9.6.7: string index 0, the LANGIDs the device supports."""
+
+    bLength: int
+    bDescriptorType: int
+    wLANGID: tuple[int, ...]
+
+
+# --- class-specific descriptors -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HIDDescriptor:
+    """HID 1.11 §6.2.1: 6 bytes plus (bDescriptorType, wDescriptorLength) per class desc."""
+
+    FORMAT = "<BBHBB"
+
+    bLength: int
+    bDescriptorType: int
+    bcdHID: int
+    bCountryCode: int
+    bNumDescriptors: int
+    descriptors: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class CDCFunctionalDescriptor:
+    """CDC 1.2 §5.2.3: a functional descriptor hwkit has no layout for (raw payload)."""
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    data: bytes
+
+    @property
+    def subtype_name(self) -> str:
+        """The CDC name of bDescriptorSubtype."""
+        return CDC_SUBTYPE_NAMES.get(self.bDescriptorSubtype, "Unknown")
+
+
+@dataclass(frozen=True)
+class CDCHeaderDescriptor:
+    """CDC 1.2 §5.2.3.1 table 15."""
+
+    FORMAT = "<BBBH"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    bcdCDC: int
+
+
+@dataclass(frozen=True)
+class CDCCallManagementDescriptor:
+    """CDC PSTN 1.2 §5.3.1 table 3."""
+
+    FORMAT = "<BBBBB"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    bmCapabilities: int
+    bDataInterface: int
+
+
+@dataclass(frozen=True)
+class CDCACMDescriptor:
+    """CDC PSTN 1.2 §5.3.2 table 4 (Abstract Control Management)."""
+
+    FORMAT = "<BBBB"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    bmCapabilities: int
+
+
+@dataclass(frozen=True)
+class CDCUnionDescriptor:
+    """CDC 1.2 §5.2.3.2 table 16: the control interface and its subordinates."""
+
+    FORMAT = "<BBBB"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    bControlInterface: int
+    bSubordinateInterface: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CDCEthernetDescriptor:
+    """CDC ECM 1.2 §5.4 table 3 (Ethernet Networking functional descriptor)."""
+
+    FORMAT = "<BBBBIHHB"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    iMACAddress: int
+    bmEthernetStatistics: int
+    wMaxSegmentSize: int
+    wNumberMCFilters: int
+    bNumberPowerFilters: int
+
+
+@dataclass(frozen=True)
+class CDCNCMDescriptor:
+    """CDC NCM 1.0 §5.2.1 table 5-2."""
+
+    FORMAT = "<BBBHB"
+
+    bFunctionLength: int
+    bDescriptorType: int
+    bDescriptorSubtype: int
+    bcdNcmVersion: int
+    bmNetworkCapabilities: int
+
+
+_CDC_LAYOUTS: dict[int, Any] = {
+    0x00: CDCHeaderDescriptor,
+    0x01: CDCCallManagementDescriptor,
+    0x02: CDCACMDescriptor,
+    0x06: CDCUnionDescriptor,
+    0x0F: CDCEthernetDescriptor,
+    0x1A: CDCNCMDescriptor,
+}
+
+
+def parse_hid(data: bytes, offset: int = 0) -> HIDDescriptor:
+    """Parse a HID descriptor (type 0x21) at ``offset``.
+
+    Raises:
+        DescriptorError: malformed, or bNumDescriptors does not fit in bLength.
+    """
+    hid = _unpack(HIDDescriptor, HIDDescriptor.FORMAT, data, offset, "HID descriptor", 0x21)
+    if 6 + 3 * hid.bNumDescriptors > hid.bLength:
+        raise DescriptorError(
+            f"HID descriptor at offset {offset}: bNumDescriptors {hid.bNumDescriptors} needs "
+            f"{6 + 3 * hid.bNumDescriptors} bytes, bLength is {hid.bLength}",
+            offset,
+        )
+    pairs = tuple(
+        struct.unpack_from("<BH", data, offset + 6 + 3 * i) for i in range(hid.bNumDescriptors)
+    )
+    return dataclasses.replace(hid, descriptors=pairs)
+
+
+def parse_cdc_functional(data: bytes, offset: int = 0) -> Any:
+    """Parse a CDC functional descriptor (CS_INTERFACE, 0x24) at ``offset``.
+
+    Subtypes with a known layout (Header, Call Management, ACM, Union, Ethernet, NCM)
+    become their own dataclass; the rest a :class:`CDCFunctionalDescriptor` with the
+    raw payload.
+
+    Raises:
+        DescriptorError: malformed, or too short for its subtype.
+    """
+    length = _header(data, offset, "CDC functional descriptor", 0x24, 3)
+    subtype = data[offset + 2]
+    layout = _CDC_LAYOUTS.get(subtype)
+    what = f"CDC {CDC_SUBTYPE_NAMES.get(subtype, 'functional')} descriptor"
+    if layout is None:
+        return CDCFunctionalDescriptor(
+            length, 0x24, subtype, bytes(data[offset + 3 : offset + length])
+        )
+    desc = _unpack(layout, layout.FORMAT, data, offset, what, 0x24)
+    if layout is CDCUnionDescriptor:
+        subordinates = tuple(data[offset + 4 : offset + length])
+        desc = dataclasses.replace(desc, bSubordinateInterface=subordinates)
+    return desc
+
+
+# --- top-level parsers ----------------------------------------------------------------
+
+
+def parse_device(data: bytes, offset: int = 0) -> DeviceDescriptor:
+    """Parse the 18-byte device descriptor at ``offset``.
+
+    Raises:
+        DescriptorError: malformed (see module docstring).
+    """
+    return _unpack(DeviceDescriptor, DeviceDescriptor.FORMAT, data, offset, "device descriptor", 1)
+
+
+def parse_device_qualifier(data: bytes, offset: int = 0) -> DeviceQualifierDescriptor:
+    """Parse a device qualifier descriptor (type 6).
+
+    Raises:
+        DescriptorError: malformed.
+    """
+    return _unpack(
+        DeviceQualifierDescriptor,
+        DeviceQualifierDescriptor.FORMAT,
+        data,
+        offset,
+        "device qualifier descriptor",
+        6,
+    )
+
+
+def parse_endpoint(data: bytes, offset: int = 0) -> EndpointDescriptor:
+    """Parse an endpoint descriptor (type 5); 9-byte audio endpoints keep bRefresh.
+
+    Raises:
+        DescriptorError: malformed.
+    """
+    ep = _unpack(
+        EndpointDescriptor, EndpointDescriptor.FORMAT, data, offset, "endpoint descriptor", 5
+    )
+    if ep.bLength >= 9:
+        ep = dataclasses.replace(ep, bRefresh=data[offset + 7], bSynchAddress=data[offset + 8])
+    return ep
+
+
+def parse_interface(data: bytes, offset: int = 0) -> InterfaceDescriptor:
+    """Parse one interface descriptor (type 4), without what follows it.
+
+    Raises:
+        DescriptorError: malformed.
+    """
+    return _unpack(
+        InterfaceDescriptor, InterfaceDescriptor.FORMAT, data, offset, "interface descriptor", 4
+    )
+
+
+def parse_interface_association(data: bytes, offset: int = 0) -> InterfaceAssociationDescriptor:
+    """Parse an interface association descriptor (type 0x0B).
+
+    Raises:
+        DescriptorError: malformed.
+    """
+    return _unpack(
+        InterfaceAssociationDescriptor,
+        InterfaceAssociationDescriptor.FORMAT,
+        data,
+        offset,
+        "interface association descriptor",
+        0x0B,
+    )
+
+
+def parse_ss_endpoint_companion(
+    data: bytes, offset: int = 0
+) -> SuperSpeedEndpointCompanionDescriptor:
+    """Parse a SuperSpeed endpoint companion descriptor (type 0x30).
+
+    Raises:
+        DescriptorError: malformed.
+    """
+    return _unpack(
+        SuperSpeedEndpointCompanionDescriptor,
+        SuperSpeedEndpointCompanionDescriptor.FORMAT,
+        data,
+        offset,
+        "SuperSpeed endpoint companion descriptor",
+        0x30,
+    )
+
+
+def parse_string(data: bytes, offset: int = 0) -> StringDescriptor:
+    """Parse a string descriptor (index > 0): UTF-16LE text after the header.
+
+    Invalid UTF-16 (a lone surrogate) is shown with U+FFFD rather than raised: it is
+    the device's mistake and the rest of the string is still worth seeing.
+
+    Raises:
+        DescriptorError: malformed, or an odd bLength (half a UTF-16 code unit).
+    """
+    length = _header(data, offset, "string descriptor", 3, 2)
+    if length % 2:
+        raise DescriptorError(
+            f"string descriptor at offset {offset}: bLength {length} is odd, UTF-16 needs "
+            "2 bytes per code unit",
+            offset,
+        )
+    text = bytes(data[offset + 2 : offset + length]).decode("utf-16-le", errors="replace")
+    return StringDescriptor(length, 3, text)
+
+
+def parse_language_ids(data: bytes, offset: int = 0) -> LanguageIDDescriptor:
+    """Parse string descriptor 0: the list of supported LANGIDs (0x0409 = US English).
+
+    Raises:
+        DescriptorError: malformed, or an odd bLength.
+    """
+    length = _header(data, offset, "language ID string descriptor", 3, 2)
+    if length % 2:
+        raise DescriptorError(
+            f"language ID string descriptor at offset {offset}: bLength {length} is odd",
+            offset,
+        )
+    ids = struct.unpack_from(f"<{(length - 2) // 2}H", data, offset + 2)
+    return LanguageIDDescriptor(length, 3, tuple(ids))
+
+
+def _raw(data: bytes, offset: int, length: int) -> UnknownDescriptor:
+    return UnknownDescriptor(length, data[offset + 1], bytes(data[offset : offset + length]))
+
+
+class _Builder:
+    """Collects the flat descriptor stream of a configuration into the nested shape."""
+
+    def __init__(self) -> None:
+        self.interfaces: list[InterfaceDescriptor] = []
+        self.associations: list[InterfaceAssociationDescriptor] = []
+        self.extra: list[Any] = []
+        self._intf: InterfaceDescriptor | None = None
+        self._intf_extra: list[Any] = []
+        self._endpoints: list[EndpointDescriptor] = []
+
+    def close_interface(self) -> None:
+        if self._intf is not None:
+            self.interfaces.append(
+                dataclasses.replace(
+                    self._intf, endpoints=tuple(self._endpoints), extra=tuple(self._intf_extra)
+                )
+            )
+        self._intf, self._intf_extra, self._endpoints = None, [], []
+
+    def add(self, data: bytes, offset: int, length: int) -> None:
+        dtype = data[offset + 1]
+        if dtype == DescriptorType.INTERFACE:
+            self.close_interface()
+            self._intf = parse_interface(data, offset)
+        elif dtype == DescriptorType.INTERFACE_ASSOCIATION:
+            self.close_interface()
+            self.associations.append(parse_interface_association(data, offset))
+        elif self._intf is None:
+            self.extra.append(_raw(data, offset, length))
+        elif dtype == DescriptorType.ENDPOINT:
+            self._endpoints.append(parse_endpoint(data, offset))
+        elif dtype == DescriptorType.SUPERSPEED_ENDPOINT_COMPANION and self._endpoints:
+            ep = self._endpoints[-1]
+            companion = parse_ss_endpoint_companion(data, offset)
+            self._endpoints[-1] = dataclasses.replace(ep, companion=companion)
+        elif self._endpoints:
+            ep = self._endpoints[-1]
+            extra = (*ep.extra, _raw(data, offset, length))
+            self._endpoints[-1] = dataclasses.replace(ep, extra=extra)
+        else:
+            self._intf_extra.append(self._class_specific(data, offset, length))
+
+    def _class_specific(self, data: bytes, offset: int, length: int) -> Any:
+        assert self._intf is not None
+        dtype, cls = data[offset + 1], self._intf.bInterfaceClass
+        if dtype == DescriptorType.HID and cls == CLASS_HID:
+            return parse_hid(data, offset)
+        if dtype == DescriptorType.CS_INTERFACE and cls == CLASS_CDC:
+            return parse_cdc_functional(data, offset)
+        return _raw(data, offset, length)
+
+
+def iter_descriptors(data: bytes, offset: int = 0, end: int | None = None):
+    """Yield ``(offset, bLength, bDescriptorType)`` for each descriptor in a stream.
+
+    Raises:
+        DescriptorError: a descriptor with bLength 0/1 or one running past ``end``.
+    """
+    end = len(data) if end is None else end
+    view = bytes(data[:end])
+    while offset < end:
+        length = _header(view, offset, "descriptor", None, 2)
+        yield offset, length, view[offset + 1]
+        offset += length
+
+
+def parse_configuration(data: bytes, offset: int = 0) -> ConfigurationDescriptor:
+    """Parse a configuration descriptor and everything its wTotalLength covers.
+
+    Raises:
+        DescriptorError: the header or any descriptor inside is malformed, or
+            wTotalLength is shorter than the header or runs past the end of ``data``.
+    """
+    config = _unpack(
+        ConfigurationDescriptor,
+        ConfigurationDescriptor.FORMAT,
+        data,
+        offset,
+        "configuration descriptor",
+        DescriptorType.CONFIGURATION,
+    )
+    total = config.wTotalLength
+    if total < config.bLength or offset + total > len(data):
+        raise DescriptorError(
+            f"configuration descriptor at offset {offset}: wTotalLength {total} does not fit "
+            f"(bLength {config.bLength}, {len(data) - offset} byte(s) available)",
+            offset,
+        )
+    builder = _Builder()
+    for pos, length, _ in iter_descriptors(data, offset + config.bLength, offset + total):
+        builder.add(data, pos, length)
+    builder.close_interface()
+    return dataclasses.replace(
+        config,
+        interfaces=tuple(builder.interfaces),
+        associations=tuple(builder.associations),
+        extra=tuple(builder.extra),
+    )
+
+
+def parse_device_and_configurations(
+    data: bytes,
+) -> tuple[DeviceDescriptor, tuple[ConfigurationDescriptor, ...]]:
+    """Parse a device descriptor followed by whole configurations, back to back.
+
+    This is the layout of the sysfs ``descriptors`` file of a USB device
+    (Documentation/ABI/stable/sysfs-bus-usb): the 18-byte device descriptor, then
+    each configuration descriptor with everything its wTotalLength covers.
+
+    Raises:
+        DescriptorError: any part is malformed.
+    """
+    device = parse_device(data, 0)
+    configs = []
+    offset = device.bLength
+    while offset < len(data):
+        config = parse_configuration(data, offset)
+        configs.append(config)
+        offset += config.wTotalLength
+    return device, tuple(configs)
+
+
+# --- BOS ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceCapability:
+    """A BOS device capability hwkit does not decode (payload after the 3-byte header)."""
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    data: bytes
+
+    @property
+    def name(self) -> str:
+        """The USB 3.2 table 9-14 name of bDevCapabilityType."""
+        return DEVICE_CAPABILITY_NAMES.get(self.bDevCapabilityType, "Unknown")
+
+
+@dataclass(frozen=True)
+class USB20ExtensionCapability:
+    """USB 3.2 §9.6.2.1: bmAttributes bit 1 = LPM supported."""
+
+    FORMAT = "<BBBI"
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    bmAttributes: int
+
+
+@dataclass(frozen=True)
+class SuperSpeedUSBCapability:
+    """USB 3.2 §9.6.2.2."""
+
+    FORMAT = "<BBBBHBBH"
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    bmAttributes: int
+    wSpeedsSupported: int
+    bFunctionalitySupport: int
+    bU1DevExitLat: int
+    wU2DevExitLat: int
+
+
+@dataclass(frozen=True)
+class ContainerIDCapability:
+    """USB 3.2 §9.6.2.3: a UUID shared by every bus interface of one device."""
+
+    FORMAT = "<BBBB16s"
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    bReserved: int
+    ContainerID: bytes
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        """ContainerID as a UUID (stored little-endian, as Microsoft's GUIDs are)."""
+        return uuid.UUID(bytes_le=self.ContainerID)
+
+
+@dataclass(frozen=True)
+class PlatformCapability:
+    """USB 3.2 §9.6.2.4: a platform UUID (e.g. WebUSB, MS OS 2.0) and its data."""
+
+    FORMAT = "<BBBB16s"
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    bReserved: int
+    PlatformCapabilityUUID: bytes
+    CapabilityData: bytes = b""
+
+    @property
+    def uuid(self) -> uuid.UUID:
+        """PlatformCapabilityUUID as a UUID (little-endian fields)."""
+        return uuid.UUID(bytes_le=self.PlatformCapabilityUUID)
+
+
+@dataclass(frozen=True)
+class SuperSpeedPlusCapability:
+    """USB 3.2 §9.6.2.5: the sublink speed attributes the device supports."""
+
+    FORMAT = "<BBBBIHH"
+
+    bLength: int
+    bDescriptorType: int
+    bDevCapabilityType: int
+    bReserved: int
+    bmAttributes: int
+    wFunctionalitySupport: int
+    wReserved: int
+    bmSublinkSpeedAttr: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class BOSDescriptor:
+    """USB 3.2 §9.6.2: Binary device Object Store, 5 bytes then the capabilities."""
+
+    FORMAT = "<BBHB"
+
+    bLength: int
+    bDescriptorType: int
+    wTotalLength: int
+    bNumDeviceCaps: int
+    capabilities: tuple[Any, ...] = ()
+
+
+_CAPABILITY_LAYOUTS: dict[int, Any] = {
+    DeviceCapabilityType.USB20_EXTENSION: USB20ExtensionCapability,
+    DeviceCapabilityType.SUPERSPEED_USB: SuperSpeedUSBCapability,
+    DeviceCapabilityType.CONTAINER_ID: ContainerIDCapability,
+    DeviceCapabilityType.PLATFORM: PlatformCapability,
+    DeviceCapabilityType.SUPERSPEED_PLUS: SuperSpeedPlusCapability,
+}
+
+
+def parse_device_capability(data: bytes, offset: int = 0) -> Any:
+    """Parse one BOS device capability descriptor (type 0x10) at ``offset``.
+
+    Raises:
+        DescriptorError: malformed, or too short for its bDevCapabilityType.
+    """
+    length = _header(data, offset, "device capability descriptor", 0x10, 3)
+    ctype = data[offset + 2]
+    layout = _CAPABILITY_LAYOUTS.get(ctype)
+    if layout is None:
+        return DeviceCapability(length, 0x10, ctype, bytes(data[offset + 3 : offset + length]))
+    name = DEVICE_CAPABILITY_NAMES[ctype]
+    cap = _unpack(layout, layout.FORMAT, data, offset, f"{name} capability", 0x10)
+    fixed = struct.calcsize(layout.FORMAT)
+    if layout is PlatformCapability:
+        cap = dataclasses.replace(cap, CapabilityData=bytes(data[offset + fixed : offset + length]))
+    elif layout is SuperSpeedPlusCapability:
+        count = (cap.bmAttributes & 0x1F) + 1  # SSAC: sublink speed attribute count - 1
+        if fixed + 4 * count > length:
+            raise DescriptorError(
+                f"SuperSpeedPlus capability at offset {offset}: {count} sublink speed "
+                f"attribute(s) need {fixed + 4 * count} bytes, bLength is {length}",
+                offset,
+            )
+        attrs = struct.unpack_from(f"<{count}I", data, offset + fixed)
+        cap = dataclasses.replace(cap, bmSublinkSpeedAttr=tuple(attrs))
+    return cap
+
+
+def parse_bos(data: bytes, offset: int = 0) -> BOSDescriptor:
+    """Parse a BOS descriptor and the capabilities its wTotalLength covers.
+
+    Raises:
+        DescriptorError: malformed header or capability, wTotalLength past the end,
+            or a descriptor inside that is not a device capability.
+    """
+    bos = _unpack(BOSDescriptor, BOSDescriptor.FORMAT, data, offset, "BOS descriptor", 0x0F)
+    total = bos.wTotalLength
+    if total < bos.bLength or offset + total > len(data):
+        raise DescriptorError(
+            f"BOS descriptor at offset {offset}: wTotalLength {total} does not fit "
+            f"(bLength {bos.bLength}, {len(data) - offset} byte(s) available)",
+            offset,
+        )
+    caps = [
+        parse_device_capability(data, pos)
+        for pos, _, _ in iter_descriptors(data, offset + bos.bLength, offset + total)
+    ]
+    return dataclasses.replace(bos, capabilities=tuple(caps))
