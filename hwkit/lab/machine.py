@@ -183,9 +183,9 @@ class Lab:
         try:
             kernel = assets.ensure_kernel()
             initramfs = assets.ensure_initramfs(kernel)
+            argv = self.qemu_argv(kernel, initramfs)
         except MissingDependency as exc:
             raise LabError(str(exc), LabStatus.MISSING_DEPENDENCY) from exc
-        argv = self.qemu_argv(kernel, initramfs)
         self._write_guest_files(kernel)
         listeners = {name: self._listen(name) for name in self._client_sockets()}
         (self.run_dir / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
