@@ -46,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a further QEMU -device, e.g. edu or usb-tablet,bus=xhci.0 (repeatable)",
     )
     run.add_argument(
+        "--omit",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="leave out the profile's QEMU device with this id, e.g. edu0 or kbd (repeatable)",
+    )
+    run.add_argument(
         "--module", action="append", default=[], metavar="NAME", help="a further guest module"
     )
     run.add_argument("--keep-output", metavar="DIR", help="keep console, QEMU and guest logs here")
@@ -73,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         output=args.keep_output,
         extra_devices=args.device,
         extra_modules=args.module,
+        omit=args.omit,
         memory_mib=args.memory,
         boot_timeout=args.boot_timeout,
     )

@@ -111,14 +111,19 @@ def present_pci_ids(sysfs: Path = Path("/sys/bus/pci/devices")) -> set[str]:
     return found
 
 
-def settle(setup: Setup, expect: dict[str, list[str]], timeout: float) -> None:
+def settle(setup: Setup, expect: list[tuple[str, str, str]], timeout: float) -> None:
     """Wait until the profile's USB and PCI devices have enumerated (or time runs out)."""
     deadline = time.monotonic() + timeout
     missing: set[str] = set()
     while True:
-        missing = set(expect.get("usb", [])) - present_usb_ids()
-        missing |= set(expect.get("pci", [])) - present_pci_ids()
-        missing |= {p for p in expect.get("paths", []) if not os.path.exists(p)}
+        usb, pci = present_usb_ids(), present_pci_ids()
+        missing = {
+            value
+            for _, kind, value in expect
+            if (kind == "usb" and value not in usb)
+            or (kind == "pci" and value not in pci)
+            or (kind == "path" and not os.path.exists(value))
+        }
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -223,7 +228,7 @@ def main() -> int:
         setup.modprobe(config["modroot"], config["release"], name)
     if gadget := config.get("gadget"):
         build_gadget(setup, gadget)
-    settle(setup, config.get("expect", {}), float(config.get("settle_timeout", 30)))
+    settle(setup, config.get("expect", []), float(config.get("settle_timeout", 30)))
 
     fd = os.open(find_agent_port(), os.O_RDWR)
     worker = Agent(fd)

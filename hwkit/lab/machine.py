@@ -83,6 +83,8 @@ class Lab:
             temporary folder removed on close.
         extra_devices: further QEMU ``-device`` specs (``edu``, ``usb-tablet,bus=xhci.0``).
         extra_modules: further guest kernel modules to load.
+        omit: QEMU ids of profile devices to leave out (``edu0``, ``kbd``...), to see
+            how software copes with an absent device.
         boot_timeout: seconds until the guest agent must report ready.
 
     Raises (from :meth:`start`): MissingDependency (a host package is missing),
@@ -96,11 +98,13 @@ class Lab:
         output: str | os.PathLike[str] | None = None,
         extra_devices: Sequence[str] = (),
         extra_modules: Sequence[str] = (),
+        omit: Sequence[str] = (),
         memory_mib: int = 2048,
         cpus: int = 2,
         boot_timeout: float = 180.0,
     ) -> None:
-        self.profile = profiles.merged(profiles.resolve(list(profile_names)))
+        merged = profiles.merged(profiles.resolve(list(profile_names)))
+        self.profile = merged.without(list(omit))
         self.extra_devices = list(extra_devices)
         self.modules = [*self.profile.modules, *extra_modules]
         self.memory_mib = memory_mib
@@ -155,7 +159,7 @@ class Lab:
             "release": kernel.release,
             "modules": self.modules,
             "gadget": self.profile.gadget,
-            "expect": {k: list(v) for k, v in self.profile.expect.items()},
+            "expect": self.profile.expect,
             "settle_timeout": 30,
         }
         (self.run_dir / "config.json").write_text(json.dumps(config, indent=2))

@@ -12,7 +12,7 @@ The identities below are what lab tests assert; they are the device models' own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hwkit.errors import BadArgument
@@ -70,8 +70,45 @@ class Profile:
     images: tuple[Image, ...] = ()
     modules: tuple[str, ...] = ()
     gadget: dict[str, Any] | None = None
-    expect: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # What the guest waits for before it reports ready: (QEMU device id or "", kind,
+    # value) with kind "pci" / "usb" (an id "vvvv:dddd") or "path".
+    expect: tuple[tuple[str, str, str], ...] = ()
     ftdi: bool = False
+
+    def without(self, qemu_ids: list[str] | tuple[str, ...]) -> Profile:
+        """This profile minus the QEMU devices with these ids (and their drives, chardevs).
+
+        Raises:
+            BadArgument: the profile has no device with one of the ids.
+        """
+        if not qemu_ids:
+            return self
+        pairs = list(zip(self.devices[::2], self.devices[1::2], strict=True))
+        known = {_props(spec).get("id") for _, spec in pairs}
+        if unknown := set(qemu_ids) - known:
+            raise BadArgument(
+                f"profile {self.name} has no QEMU device with id {', '.join(sorted(unknown))} "
+                f"(its ids: {', '.join(sorted(i for i in known if i))})"
+            )
+        dropped = set(qemu_ids)
+        for _, spec in pairs:  # a drive or chardev goes with the device that uses it
+            props = _props(spec)
+            if props.get("id") in dropped:
+                dropped.update(v for k, v in props.items() if k in ("drive", "chardev"))
+        kept = [pair for pair in pairs if _props(pair[1]).get("id") not in dropped]
+        return replace(
+            self,
+            name=f"{self.name}-without-{'-'.join(qemu_ids)}",
+            devices=tuple(arg for pair in kept for arg in pair),
+            images=tuple(i for i in self.images if i.id not in dropped),
+            expect=tuple(e for e in self.expect if e[0] not in dropped),
+            ftdi=self.ftdi and "ftdi" not in dropped,
+        )
+
+
+def _props(spec: str) -> dict[str, str]:
+    """The key=value properties of a QEMU option value ("edu,id=edu0" -> {"id": "edu0"})."""
+    return dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
 
 
 PCI = Profile(
@@ -93,7 +130,7 @@ PCI = Profile(
     ),
     images=(Image("nvme0", 64),),
     modules=("vfio", "vfio_iommu_type1", "vfio-pci", "nvme"),
-    expect={"pci": (EDU_ID, NVME_ID)},
+    expect=(("edu0", "pci", EDU_ID), ("nvme0", "pci", NVME_ID)),
 )
 
 USB = Profile(
@@ -117,10 +154,13 @@ USB = Profile(
         "cdc_acm", "dummy_hcd", "libcomposite", "usb_f_ss_lb", "usb_f_acm",
     ),
     gadget=GADGET,
-    expect={
-        "usb": (USB_STORAGE_ID, USB_KBD_ID, FTDI_ID, GADGET_ID),
-        "paths": ("/dev/ttyGS0",),
-    },
+    expect=(
+        ("usbdisk", "usb", USB_STORAGE_ID),
+        ("kbd", "usb", USB_KBD_ID),
+        ("ftdi", "usb", FTDI_ID),
+        ("", "usb", GADGET_ID),
+        ("", "path", "/dev/ttyGS0"),
+    ),
     ftdi=True,
 )  # fmt: skip
 
@@ -148,12 +188,6 @@ def resolve(names: list[str] | tuple[str, ...]) -> list[Profile]:
 
 def merged(profiles: list[Profile]) -> Profile:
     """One profile with every device, module and expectation of `profiles`."""
-    expect: dict[str, tuple[str, ...]] = {}
-    for p in profiles:
-        for kind, items in p.expect.items():
-            expect[kind] = expect.get(kind, ()) + tuple(
-                i for i in items if i not in expect.get(kind, ())
-            )
     gadgets = [p.gadget for p in profiles if p.gadget]
     return Profile(
         name="+".join(p.name for p in profiles) or "bare",
@@ -162,6 +196,6 @@ def merged(profiles: list[Profile]) -> Profile:
         images=tuple(i for p in profiles for i in p.images),
         modules=tuple(dict.fromkeys(m for p in profiles for m in p.modules)),
         gadget=gadgets[0] if gadgets else None,
-        expect=expect,
+        expect=tuple(dict.fromkeys(e for p in profiles for e in p.expect)),
         ftdi=any(p.ftdi for p in profiles),
     )

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,7 @@ class HostLabs:
                 _failed(item, f"lab {'+'.join(batch.key)}: {batch.trouble}")
             ]
         except Exception as exc:
-            reports = [_failed(item, f"the lab for {'+'.join(batch.key)} failed: {exc}")]
+            reports = [_failed(item, _lab_failure(batch.key, exc))]
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -218,6 +219,16 @@ class HostLabs:
         for lab in self.labs.values():
             lab.close()
         self.labs.clear()
+
+
+def _lab_failure(key: tuple[str, ...], exc: Exception) -> str:
+    """The lab's own errors explain themselves; anything else is a bug: keep its traceback."""
+    from hwkit.lab.errors import LabError
+
+    text = f"the lab for {'+'.join(key)} failed: {exc}"
+    if isinstance(exc, LabError):
+        return text + (f"\nlast lines of the guest console:\n{exc.detail}" if exc.detail else "")
+    return text + "\n" + "".join(traceback.format_exception(exc))
 
 
 def _failed(item: pytest.Item, text: str) -> pytest.TestReport:
