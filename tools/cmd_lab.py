@@ -119,7 +119,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     try:
         kernel = assets.ensure_kernel()
         initramfs = assets.ensure_initramfs(kernel)
-        assets.require_tool("qemu-system-x86_64")
+        assets.qemu_binary()
     except MissingDependency as exc:
         print(f"hwkit lab prepare: {exc}", file=sys.stderr)
         return int(LabStatus.MISSING_DEPENDENCY)

@@ -68,6 +68,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def qemu_binary() -> str:
+    """The QEMU to run: ``$HWKIT_LAB_QEMU`` if set (a custom build), else the system's."""
+    if custom := os.environ.get("HWKIT_LAB_QEMU"):
+        if not os.access(custom, os.X_OK):
+            raise MissingDependency(f"HWKIT_LAB_QEMU={custom} is not an executable file")
+        return custom
+    return require_tool("qemu-system-x86_64")
+
+
 def cache_dir() -> Path:
     """The lab's cache folder (created if needed)."""
     if env := os.environ.get("HWKIT_LAB_CACHE"):

@@ -83,6 +83,7 @@ class Lab:
             temporary folder removed on close.
         extra_devices: further QEMU ``-device`` specs (``edu``, ``usb-tablet,bus=xhci.0``).
         extra_modules: further guest kernel modules to load.
+        kernel_args: appended to the guest kernel's command line.
         omit: QEMU ids of profile devices to leave out (``edu0``, ``kbd``...), to see
             how software copes with an absent device.
         boot_timeout: seconds until the guest agent must report ready.
@@ -99,6 +100,7 @@ class Lab:
         extra_devices: Sequence[str] = (),
         extra_modules: Sequence[str] = (),
         omit: Sequence[str] = (),
+        kernel_args: str = "",
         memory_mib: int = 2048,
         cpus: int = 2,
         boot_timeout: float = 180.0,
@@ -107,6 +109,7 @@ class Lab:
         self.profile = merged.without(list(omit))
         self.extra_devices = list(extra_devices)
         self.modules = [*self.profile.modules, *extra_modules]
+        self.kernel_args = f"{KERNEL_ARGS} {kernel_args}".strip()
         self.memory_mib = memory_mib
         self.cpus = cpus
         self.boot_timeout = boot_timeout
@@ -132,13 +135,13 @@ class Lab:
     def qemu_argv(self, kernel: assets.Kernel, initramfs: Path) -> list[str]:
         run, socks = str(self.run_dir), str(self.sock_dir)
         argv = [
-            assets.require_tool("qemu-system-x86_64"),
+            assets.qemu_binary(),
             "-M", "q35", "-accel", "tcg", "-cpu", "max",
             "-m", str(self.memory_mib), "-smp", str(self.cpus),
             "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot", "-nic", "none",
             # The IOMMU must exist before the devices behind it.
             "-device", "intel-iommu",
-            "-kernel", str(kernel.vmlinuz), "-initrd", str(initramfs), "-append", KERNEL_ARGS,
+            "-kernel", str(kernel.vmlinuz), "-initrd", str(initramfs), "-append", self.kernel_args,
             "-chardev", f"file,id=console,path={run}/console.log", "-serial", "chardev:console",
             "-virtfs",
             "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
