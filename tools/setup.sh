@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what hwkit and its lab need on a Debian machine, then the package itself into
+# ./.venv. Idempotent: a second run installs nothing and takes a second or two.
+# Sourced by tools/lab-demo and tools/run-tests; safe to run on its own.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+# Debian packages: QEMU and its image tool, a static busybox and kmod for the guest's
+# initramfs, libusb for python-libusb1, pciutils/usbutils to compare against, and
+# python3-venv for Debian's own Python.
+packages=(qemu-system-x86 qemu-utils busybox-static kmod libusb-1.0-0 pciutils usbutils
+          python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+# The lab downloads its kernel with apt: that needs package lists that know it.
+if [ ${#missing[@]} -gt 0 ] || ! apt-cache policy linux-image-amd64 2>/dev/null | grep -q "Candidate: [0-9]"; then
+    echo "setup: apt-get update" >&2
+    $SUDO apt-get update -q >/dev/null
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv" >&2
+    python3 -m venv .venv
+fi
+stamp=.venv/.hwkit-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing hwkit and its test tools into .venv" >&2
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e ".[test]"
+    touch "$stamp"
+fi
