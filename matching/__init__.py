@@ -1,1 +1,4 @@
-"""Personalities, the catalogue, family scoring rules and the explainer (imported as hwkit.matching)."""
+"""Personalities, the catalogue, family scoring rules, the engine and the explainer.
+
+Installed as ``hwkit.matching``.
+"""

@@ -18,6 +18,8 @@ from hwkit.errors import HwkitError
 COMMANDS = [
     "hwkit.tools.cmd_probe",
     "hwkit.tools.cmd_lab",
+    "hwkit.tools.cmd_match",
+    "hwkit.tools.cmd_personalities",
 ]
 
 
