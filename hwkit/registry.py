@@ -425,15 +425,6 @@ class Registry:
         """The snapshot as JSON text (data properties as ``{"$data": base64}``)."""
         return json.dumps(to_json(self.snapshot(plane, root)), indent=2, sort_keys=True)
 
-    def snapshot_plist(
-        self, plane: str = SERVICE_PLANE, root: RegistryEntry | None = None
-    ) -> bytes:
-        """The snapshot as an XML plist (bytes), as ``ioreg -a`` gives.
-
-        Raises:
-            UnsupportedError: an integer does not fit a plist's signed 64 bits.
-        """
-        try:
-            return plistlib.dumps(self.snapshot(plane, root), sort_keys=True)
-        except OverflowError as exc:
-            raise UnsupportedError(f"snapshot cannot be written as a plist: {exc}") from exc
+    def snapshot_plist(self, plane: str = SERVICE_PLANE, root: RegistryEntry | None = None) -> bytes:
+        """The snapshot as an XML plist (bytes), as ``ioreg -a`` gives."""
+        return plistlib.dumps(self.snapshot(plane, root), sort_keys=True)

@@ -259,7 +259,7 @@ def _resource_test(names: tuple[str, ...]) -> Test:
         for name in names:
             if resources is None or not resources.is_published(name):
                 return Failure(
-                    "IOResourceMatch", f"resource {name!r}", "not published it", "registry has"
+                    "IOResourceMatch", f"resource {name!r}", "not published it", subject="registry has"
                 )
         return None
 
