@@ -1,7 +1,12 @@
-"""`hwkit probe`: list the USB devices, PCI functions and serial ports sysfs shows.
+"""`hwkit probe`: what the machine's USB devices, PCI functions and serial ports are.
 
-Interim version: reads the ID files straight from sysfs. The full decoder (descriptors,
-config space, capabilities, JSON) replaces it as the family parsers land.
+    hwkit probe [usb|pci|serial] [ADDRESS] [--json] [--brief]
+    hwkit probe pci --dump FILE [ADDRESS]      # a saved lspci -x/-xxx/-xxxx dump
+    hwkit probe pci --save-dump FILE           # write one, for a bug report
+    hwkit probe [BUS] --nubs FILE              # the nubs matching would see, as JSON
+
+Nothing is opened: everything comes from sysfs (and /dev/serial). Unprivileged runs
+see only the first 64 bytes of PCI config space, and say so.
 """
 
 from __future__ import annotations
@@ -9,76 +14,257 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
+
+from hwkit.errors import BadArgument, NotFoundError
+from hwkit.pci import discovery as pci
+from hwkit.pci import report as pci_report
+from hwkit.pci.config import DumpedFunction, format_lspci_dump, load_dump, parse_config_space
+from hwkit.serial import discovery as serial
+from hwkit.serial import report as serial_report
+from hwkit.usb import discovery as usb
+from hwkit.usb import report as usb_report
+
+BUSES = ("usb", "pci", "serial")
 
 
-def _read(path: Path) -> str:
+def _split_target(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The buses to show and the address, from ``[BUS] [ADDRESS]`` in either order."""
+    bus, address = args.bus, args.address
+    if bus is not None and bus not in BUSES:
+        if address is not None:
+            raise BadArgument(f"unknown bus {bus!r}: expected one of {', '.join(BUSES)}")
+        bus, address = None, bus
+    if address is not None and bus is None:
+        prefix = address.split(":", 1)[0]
+        if prefix not in BUSES:
+            raise BadArgument(
+                f"cannot tell the bus of {address!r}: addresses start with usb:, pci: or "
+                "serial: (usb:0627:0001, pci:0000:00:03.0, serial:/dev/ttyUSB0)"
+            )
+        bus = prefix
+    if args.dump or args.save_dump:
+        if bus not in (None, "pci"):
+            raise BadArgument("--dump and --save-dump are for PCI config space: use `probe pci`")
+        bus = "pci"
+    return ([bus] if bus else list(BUSES)), address
+
+
+# --- gathering ----------------------------------------------------------------------------
+
+
+def _usb_devices(args: argparse.Namespace, address: str | None) -> list[usb.USBDeviceInfo]:
+    if address is None:
+        return usb.list_devices(args.sysfs)
+    return usb.find_devices(address, args.sysfs)
+
+
+def _pci_views(args: argparse.Namespace, address: str | None) -> list[pci_report.FunctionView]:
+    if args.dump:
+        return _dump_views(Path(args.dump), address)
+    functions = pci.list_functions(args.sysfs)
+    selected = functions
+    if address is not None:
+        selected = [pci.find_function(address, args.sysfs)]
+    return [
+        pci_report.FunctionView(
+            fn.bdf, fn.parse(), fn, pci.vfio_readiness(fn, functions, args.sysfs, args.dev)
+        )
+        for fn in selected
+    ]
+
+
+def _dump_views(path: Path, address: str | None) -> list[pci_report.FunctionView]:
     try:
-        return path.read_text().strip()
-    except OSError:
-        return ""
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NotFoundError(f"cannot read the dump {path}: {exc.strerror or exc}") from exc
+    views = [
+        pci_report.FunctionView(
+            fn.bdf or "0000:00:00.0", parse_config_space(fn.data), None, None, fn.description
+        )
+        for fn in load_dump(raw)
+    ]
+    if address is not None:
+        bdf = pci.parse_address(address)
+        views = [v for v in views if v.bdf == bdf]
+        if not views:
+            raise NotFoundError(f"no function {bdf} in the dump {path}")
+    return views
 
 
-def _usb(root: Path) -> list[dict]:
-    base = root / "bus/usb/devices"
-    out = []
-    for d in sorted(base.iterdir()) if base.is_dir() else []:
-        if ":" in d.name or not (d / "idVendor").exists():
-            continue
-        out.append(
+def _serial_ports(args: argparse.Namespace, address: str | None) -> list[serial.SerialPort]:
+    if address is None:
+        return serial.list_ports(args.sysfs, args.dev)
+    return [serial.find_port(address, args.sysfs, args.dev)]
+
+
+# --- nubs -----------------------------------------------------------------------------------
+
+
+def build_nubs(
+    functions: list[pci.PCIFunction],
+    devices: list[usb.USBDeviceInfo],
+    ports: list[serial.SerialPort],
+) -> list[dict[str, Any]]:
+    """The nubs a family would publish, as ``{"name", "class", "properties", "parent"}``.
+
+    Parents come before their children: PCI functions (a bridge parents the functions
+    behind it), then USB devices (a root hub's parent is its host controller's PCI
+    function, other devices hang off their hub) each followed by its interfaces, then
+    serial ports (under their USB interface or PCI function when those are listed).
+    """
+    nubs: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    for fn in functions:
+        index[fn.bdf] = len(nubs)
+        nubs.append({"name": fn.bdf, "class": "IOPCIDevice", "properties": pci.nub_properties(fn)})
+    for fn in functions:
+        nubs[index[fn.bdf]]["parent"] = index.get(fn.parent or "")
+    for dev in devices:
+        if dev.name.startswith("usb"):
+            parent = index.get(Path(os.path.realpath(dev.sysfs_path)).parent.name)
+        else:
+            hub = dev.name.rsplit(".", 1)[0] if "." in dev.name else f"usb{dev.busnum}"
+            parent = index.get(f"usb:{hub}")
+        index[f"usb:{dev.name}"] = len(nubs)
+        nubs.append(
             {
-                "address": f"usb:{_read(d / 'idVendor')}:{_read(d / 'idProduct')}",
-                "path": d.name,
-                "product": _read(d / "product"),
+                "name": dev.name,
+                "class": "IOUSBHostDevice",
+                "properties": usb.device_properties(dev),
+                "parent": parent,
             }
         )
-    return out
-
-
-def _pci(root: Path) -> list[dict]:
-    base = root / "bus/pci/devices"
-    out = []
-    for d in sorted(base.iterdir()) if base.is_dir() else []:
-        drv = d / "driver"
-        out.append(
+        for intf in dev.interfaces:
+            index[f"{dev.address}:{intf.bInterfaceNumber}"] = len(nubs)
+            nubs.append(
+                {
+                    "name": intf.name,
+                    "class": "IOUSBHostInterface",
+                    "properties": usb.interface_properties(dev, intf),
+                    "parent": index[f"usb:{dev.name}"],
+                }
+            )
+    for port in ports:
+        parent = None
+        if port.usb_address is not None:
+            parent = index.get(f"{port.usb_address}:{port.usb_interface}")
+        elif port.pci_address is not None:
+            parent = index.get(port.pci_address.removeprefix("pci:"))
+        nubs.append(
             {
-                "bdf": d.name,
-                "vendor_id": int(_read(d / "vendor") or "0", 16),
-                "device_id": int(_read(d / "device") or "0", 16),
-                "class_code": int(_read(d / "class") or "0", 16),
-                "driver": os.path.basename(os.readlink(drv)) if drv.is_symlink() else None,
+                "name": port.name,
+                "class": "IOSerialStreamSync",
+                "properties": serial.nub_properties(port),
+                "parent": parent,
             }
         )
-    return out
+    return nubs
 
 
-def _serial(root: Path) -> list[dict]:
-    base = root / "class/tty"
-    out = []
-    for d in sorted(base.iterdir()) if base.is_dir() else []:
-        if (d / "device").exists() and not (
-            d.name.startswith("ttyS") and _read(d / "type") in ("", "0")
-        ):
-            out.append({"address": f"serial:/dev/{d.name}"})
-    return out
-
-
-def run(args: argparse.Namespace) -> int:
-    root = Path("/sys")
-    kinds = [args.bus] if args.bus else ["usb", "pci", "serial"]
-    result = {k: {"usb": _usb, "pci": _pci, "serial": _serial}[k](root) for k in kinds}
-    if args.json:
-        print(json.dumps(result[args.bus] if args.bus else result, indent=2))
-        return 0
-    for kind, items in result.items():
-        print(f"{kind}: {len(items)} device(s)")
-        for item in items:
-            print("  " + "  ".join(f"{k}={v}" for k, v in item.items()))
+def _write_nubs(args: argparse.Namespace, buses: list[str], address: str | None) -> int:
+    functions = (
+        [v.function for v in _pci_views(args, address) if v.function] if "pci" in buses else []
+    )
+    devices = _usb_devices(args, address) if "usb" in buses else []
+    ports = _serial_ports(args, address) if "serial" in buses else []
+    nubs = build_nubs(functions, devices, ports)
+    text = json.dumps(nubs, indent=2) + "\n"
+    if args.nubs == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.nubs).write_text(text)
+        print(f"wrote {len(nubs)} nub(s) to {args.nubs}", file=sys.stderr)
     return 0
 
 
-def register(sub) -> None:
-    p = sub.add_parser("probe", help="dump USB descriptors, PCI config space and serial ports")
-    p.add_argument("bus", nargs="?", choices=["usb", "pci", "serial"])
+# --- output ---------------------------------------------------------------------------------
+
+
+def _unprivileged_note(views: list[pci_report.FunctionView]) -> str | None:
+    partial = [
+        v for v in views if v.function and v.function.config and not v.function.config_complete
+    ]
+    if not partial:
+        return None
+    return (
+        f"running unprivileged: {len(partial)} PCI function(s) show only the first 64 bytes "
+        "of config space (no capabilities); run as root to see everything"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    buses, address = _split_target(args)
+    if args.nubs:
+        return _write_nubs(args, buses, address)
+    result: dict[str, list[Any]] = {}
+    lines: list[str] = []
+    if "usb" in buses:
+        devices = _usb_devices(args, address)
+        result["usb"] = [usb_report.device_to_json(d) for d in devices]
+        lines.append(
+            f"USB: {len(devices)} device(s)" if devices else "USB: no devices (no USB bus?)"
+        )
+        for dev in devices:
+            lines += usb_report.format_device(dev, verbose=not args.brief)
+    if "pci" in buses:
+        views = _pci_views(args, address)
+        if args.save_dump:
+            dumped = [
+                DumpedFunction(v.bdf, v.description or "", v.space.data) for v in views if v.space
+            ]
+            Path(args.save_dump).write_text(format_lspci_dump(dumped))
+            print(f"wrote {len(dumped)} function(s) to {args.save_dump}", file=sys.stderr)
+            return 0
+        result["pci"] = [pci_report.function_to_json(v) for v in views]
+        lines.append(f"PCI: {len(views)} function(s)" + (f" from {args.dump}" if args.dump else ""))
+        if note := _unprivileged_note(views):
+            lines.append(f"Note: {note}")
+        for view in views:
+            lines += (
+                pci_report.format_function(view)
+                if not args.brief
+                else pci_report.format_function(view)[:1]
+            )
+    if "serial" in buses:
+        ports = _serial_ports(args, address)
+        result["serial"] = [serial_report.port_to_json(p) for p in ports]
+        lines.append(f"Serial: {len(ports)} port(s)")
+        for port in ports:
+            lines += serial_report.format_port(port)
+    if args.json:
+        payload: Any = result[buses[0]] if len(buses) == 1 else result
+        print(json.dumps(payload, indent=2))
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``probe`` to the ``hwkit`` sub-commands (see tools/cli.py)."""
+    p = sub.add_parser(
+        "probe",
+        help="show USB descriptors, PCI config space and serial ports (as lsusb -v / lspci -vvv)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("bus", nargs="?", metavar="BUS", help="usb, pci or serial (default: all)")
+    p.add_argument(
+        "address",
+        nargs="?",
+        metavar="ADDRESS",
+        help="one device: usb:VVVV:PPPP, usb:BUS-PORT.PATH, pci:0000:00:03.0, serial:/dev/ttyUSB0",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--brief", action="store_true", help="one line or so per device")
+    p.add_argument(
+        "--dump", metavar="FILE", help="read PCI config space from a saved lspci -x dump"
+    )
+    p.add_argument("--save-dump", metavar="FILE", help="write PCI config space as lspci -xxxx does")
+    p.add_argument("--nubs", metavar="FILE", help="write the nubs as JSON ('-' for stdout)")
+    p.add_argument("--sysfs", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)
+    p.add_argument("--dev", type=Path, default=Path("/dev"), help=argparse.SUPPRESS)
     p.set_defaults(func=run)
