@@ -357,8 +357,11 @@ class Service(RegistryEntry):
             self._started = False
             await self._guarded(self.stop, providers[0])
             self._set_state(ServiceState.STOPPED)
-        for provider in providers:
-            self.detach(provider)
+        for parent in self.parents(SERVICE_PLANE):  # providers, and the root for nubs
+            if isinstance(parent, Service):
+                self.detach(parent)
+            else:
+                self.detach_from_parent(parent, SERVICE_PLANE)
         for survivor in self.clients():  # clients kept by another provider
             survivor.detach(self)
         self.free()
