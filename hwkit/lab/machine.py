@@ -188,6 +188,7 @@ class Lab:
     def start(self) -> Lab:
         """Boot the guest and wait until its agent is ready (see the class for errors)."""
         try:
+            assets.qemu_binary()  # the cheapest check first
             kernel = assets.ensure_kernel()
             initramfs = assets.ensure_initramfs(kernel)
             argv = self.qemu_argv(kernel, initramfs)
@@ -287,7 +288,11 @@ class Lab:
             qemu_log = (self.run_dir / "qemu.log").read_text(errors="replace")
         except OSError:
             qemu_log = ""
-        code = self.qemu.poll() if self.qemu is not None else None
+        code = None
+        if self.qemu is not None:
+            # QEMU may be closing its sockets on the way out: give it time to be reaped.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.qemu.wait(timeout=5)
         tail = "\n".join(console.strip().splitlines()[-25:])
         panic = next((ln for ln in console.splitlines() if "Kernel panic" in ln), None)
         init_failed = next((ln for ln in console.splitlines() if "init failed" in ln), None)

@@ -151,7 +151,7 @@ USB = Profile(
     images=(Image("usbdisk", 64),),
     modules=(
         "xhci_pci", "usb_storage", "sd_mod", "usbhid", "hid_generic", "ftdi_sio",
-        "cdc_acm", "dummy_hcd", "libcomposite", "usb_f_ss_lb", "usb_f_acm",
+        "cdc_acm", "evdev", "dummy_hcd", "libcomposite", "usb_f_ss_lb", "usb_f_acm",
     ),
     gadget=GADGET,
     expect=(

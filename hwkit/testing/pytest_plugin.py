@@ -212,6 +212,9 @@ class HostLabs:
             reports = [_failed(item, _lab_failure(batch.key, exc))]
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
+        # The item ran in the guest, but the host's fixtures of the items around it
+        # still need tearing down as the standard protocol would (runner.runtestprotocol).
+        item.session._setupstate.teardown_exact(nextitem)
         item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 

@@ -76,3 +76,36 @@ def test_the_lab_fixture_is_only_for_host_side_lab_tests(pytester: pytest.Pytest
     pytester.makepyfile("def test_x(lab):\n    pass\n")
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*the `lab` fixture is for host-side lab tests*"])
+
+
+def test_host_fixtures_around_guest_items_are_torn_down(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module fixture used before a guest item is finalised, and later items run clean."""
+    monkeypatch.setenv("HWKIT_LAB_QEMU", "/nonexistent/qemu")
+    pytester.makepyfile(
+        test_a="""
+import pytest
+events = []
+
+@pytest.fixture(scope="module")
+def resource():
+    events.append("up")
+    yield
+    events.append("down")
+
+def test_uses_it(resource):
+    pass
+
+@pytest.mark.lab("pci")
+def test_in_guest():
+    pass
+""",
+        test_b="""
+def test_after():
+    import test_a
+    assert test_a.events == ["up", "down"]
+""",
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1)
