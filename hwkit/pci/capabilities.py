@@ -12,7 +12,8 @@ bytes that were read; :mod:`hwkit.pci.config` turns that into a per-capability e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Any
 
@@ -73,6 +74,28 @@ def flag_names(flags: type[IntFlag], value: int) -> list[str]:
     return [m.name for m in flags if m.name and value & m.value]
 
 
+@dataclass(frozen=True)
+class Field:
+    """One field of a register: ``value[high:low]``, converted (a lone bit: a bool)."""
+
+    name: str
+    high: int
+    low: int | None = None
+    convert: Callable[[int], Any] | None = None
+
+
+def decode_fields(value: int, layout: Sequence[Field]) -> Fields:
+    """A register value as a dict of its named fields, per ``layout``."""
+    out: Fields = {}
+    for f in layout:
+        raw = bits(value, f.high, f.high if f.low is None else f.low)
+        if f.convert is not None:
+            out[f.name] = f.convert(raw)
+        else:
+            out[f.name] = bool(raw) if f.low is None else raw
+    return out
+
+
 # --- Power Management (PCI PM 1.2 §3.2) -------------------------------------------------
 
 
@@ -88,22 +111,30 @@ AUX_CURRENT_MA = (0, 55, 100, 160, 220, 270, 320, 375)
 PME_STATES = ("D0", "D1", "D2", "D3hot", "D3cold")
 
 
+PMC = (
+    Field("version", 2, 0),
+    Field("pme_clock", 3),
+    Field("dsi", 5),
+    Field("aux_current_ma", 8, 6, AUX_CURRENT_MA.__getitem__),
+    Field("d1_support", 9),
+    Field("d2_support", 10),
+    Field("pme_support", 15, 11, lambda v: [s for i, s in enumerate(PME_STATES) if v & 1 << i]),
+)
+PMCSR = (
+    Field("power_state", 1, 0, lambda v: ("D0", "D1", "D2", "D3hot")[v]),
+    Field("no_soft_reset", 3),
+    Field("pme_enable", 8),
+    Field("data_select", 12, 9),
+    Field("data_scale", 14, 13),
+    Field("pme_status", 15),
+)
+
+
 def decode_pm(data: bytes, off: int, header: Any) -> Fields:
     """Power Management: PMC (version, D1/D2, PME support) and PMCSR (power state)."""
-    pmc, pmcsr = reg(data, off + PM.PMC, 2), reg(data, off + PM.PMCSR, 2)
-    return {
-        "version": bits(pmc, 2, 0),
-        "pme_clock": bool(pmc & 1 << 3),
-        "dsi": bool(pmc & 1 << 5),
-        "aux_current_ma": AUX_CURRENT_MA[bits(pmc, 8, 6)],
-        "d1_support": bool(pmc & 1 << 9),
-        "d2_support": bool(pmc & 1 << 10),
-        "pme_support": [s for i, s in enumerate(PME_STATES) if pmc & 1 << (11 + i)],
-        "power_state": f"D{bits(pmcsr, 1, 0)}" if bits(pmcsr, 1, 0) < 3 else "D3hot",
-        "no_soft_reset": bool(pmcsr & 1 << 3),
-        "pme_enable": bool(pmcsr & 1 << 8),
-        "pme_status": bool(pmcsr & 1 << 15),
-    }
+    return decode_fields(reg(data, off + PM.PMC, 2), PMC) | decode_fields(
+        reg(data, off + PM.PMCSR, 2), PMCSR
+    )
 
 
 # --- MSI (PCI 3.0 §6.8.1) and MSI-X (§6.8.2) --------------------------------------------
@@ -270,104 +301,110 @@ def _speed(code: int) -> str:
     return LINK_SPEEDS.get(code, f"unknown ({code})")
 
 
-def _pcie_device(data: bytes, off: int) -> Fields:
-    cap = reg(data, off + PCIe.DEVICE_CAPABILITIES, 4)
-    ctl = reg(data, off + PCIe.DEVICE_CONTROL, 2)
-    sta = reg(data, off + PCIe.DEVICE_STATUS, 2)
-    return {
-        "device_capabilities": {
-            "max_payload_size_supported": 128 << bits(cap, 2, 0),
-            "phantom_functions": bits(cap, 4, 3),
-            "extended_tag_field": bool(cap & 1 << 5),
-            "l0s_acceptable_latency": bits(cap, 8, 6),
-            "l1_acceptable_latency": bits(cap, 11, 9),
-            "role_based_error_reporting": bool(cap & 1 << 15),
-            "slot_power_limit_value": bits(cap, 25, 18),
-            "slot_power_limit_scale": bits(cap, 27, 26),
-            "function_level_reset": bool(cap & 1 << 28),
-        },
-        "device_control": {
-            "correctable_error_reporting": bool(ctl & 1 << 0),
-            "non_fatal_error_reporting": bool(ctl & 1 << 1),
-            "fatal_error_reporting": bool(ctl & 1 << 2),
-            "unsupported_request_reporting": bool(ctl & 1 << 3),
-            "relaxed_ordering": bool(ctl & 1 << 4),
-            "max_payload_size": 128 << bits(ctl, 7, 5),
-            "extended_tag": bool(ctl & 1 << 8),
-            "phantom_functions": bool(ctl & 1 << 9),
-            "aux_power_pm": bool(ctl & 1 << 10),
-            "no_snoop": bool(ctl & 1 << 11),
-            "max_read_request_size": 128 << bits(ctl, 14, 12),
-        },
-        "device_status": {
-            "correctable_error": bool(sta & 1 << 0),
-            "non_fatal_error": bool(sta & 1 << 1),
-            "fatal_error": bool(sta & 1 << 2),
-            "unsupported_request": bool(sta & 1 << 3),
-            "aux_power": bool(sta & 1 << 4),
-            "transactions_pending": bool(sta & 1 << 5),
-        },
-    }
+def _bytes128(code: int) -> int:
+    return 128 << code
 
 
-def _pcie_link(data: bytes, off: int) -> Fields:
-    cap = reg(data, off + PCIe.LINK_CAPABILITIES, 4)
-    ctl = reg(data, off + PCIe.LINK_CONTROL, 2)
-    sta = reg(data, off + PCIe.LINK_STATUS, 2)
-    return {
-        "link_capabilities": {
-            "max_link_speed": _speed(bits(cap, 3, 0)),
-            "max_link_width": bits(cap, 9, 4),
-            "aspm_support": ASPM[bits(cap, 11, 10)],
-            "l0s_exit_latency": bits(cap, 14, 12),
-            "l1_exit_latency": bits(cap, 17, 15),
-            "clock_power_management": bool(cap & 1 << 18),
-            "surprise_down_error_reporting": bool(cap & 1 << 19),
-            "data_link_layer_link_active_reporting": bool(cap & 1 << 20),
-            "link_bandwidth_notification": bool(cap & 1 << 21),
-            "port_number": bits(cap, 31, 24),
-        },
-        "link_control": {
-            "aspm_control": ASPM[bits(ctl, 1, 0)] if bits(ctl, 1, 0) else "disabled",
-            "read_completion_boundary": 128 if ctl & 1 << 3 else 64,
-            "link_disable": bool(ctl & 1 << 4),
-            "common_clock": bool(ctl & 1 << 6),
-            "extended_synch": bool(ctl & 1 << 7),
-            "clock_power_management": bool(ctl & 1 << 8),
-        },
-        "link_status": {
-            "current_link_speed": _speed(bits(sta, 3, 0)),
-            "negotiated_link_width": bits(sta, 9, 4),
-            "link_training": bool(sta & 1 << 11),
-            "slot_clock_configuration": bool(sta & 1 << 12),
-            "data_link_layer_link_active": bool(sta & 1 << 13),
-            "link_bandwidth_management_status": bool(sta & 1 << 14),
-            "link_autonomous_bandwidth_status": bool(sta & 1 << 15),
-        },
-    }
+# Register layouts of the PCI Express capability (PCIe 5.0 §7.5.3.3-7.5.3.11), field by
+# field with the spec's names. A field is (name, high bit, low bit, conversion); a
+# single bit (high == low) without a conversion reads as a bool.
+DEVICE_CAPABILITIES = (
+    Field("max_payload_size_supported", 2, 0, _bytes128),
+    Field("phantom_functions", 4, 3),
+    Field("extended_tag_field", 5),
+    Field("l0s_acceptable_latency", 8, 6),
+    Field("l1_acceptable_latency", 11, 9),
+    Field("role_based_error_reporting", 15),
+    Field("slot_power_limit_value", 25, 18),
+    Field("slot_power_limit_scale", 27, 26),
+    Field("function_level_reset", 28),
+)
+DEVICE_CONTROL = (
+    Field("correctable_error_reporting", 0),
+    Field("non_fatal_error_reporting", 1),
+    Field("fatal_error_reporting", 2),
+    Field("unsupported_request_reporting", 3),
+    Field("relaxed_ordering", 4),
+    Field("max_payload_size", 7, 5, _bytes128),
+    Field("extended_tag", 8),
+    Field("phantom_functions", 9),
+    Field("aux_power_pm", 10),
+    Field("no_snoop", 11),
+    Field("max_read_request_size", 14, 12, _bytes128),
+)
+DEVICE_STATUS = (
+    Field("correctable_error", 0),
+    Field("non_fatal_error", 1),
+    Field("fatal_error", 2),
+    Field("unsupported_request", 3),
+    Field("aux_power", 4),
+    Field("transactions_pending", 5),
+)
+LINK_CAPABILITIES = (
+    Field("max_link_speed", 3, 0, _speed),
+    Field("max_link_width", 9, 4),
+    Field("aspm_support", 11, 10, ASPM.__getitem__),
+    Field("l0s_exit_latency", 14, 12),
+    Field("l1_exit_latency", 17, 15),
+    Field("clock_power_management", 18),
+    Field("surprise_down_error_reporting", 19),
+    Field("data_link_layer_link_active_reporting", 20),
+    Field("link_bandwidth_notification", 21),
+    Field("port_number", 31, 24),
+)
+LINK_CONTROL = (
+    Field("aspm_control", 1, 0, lambda v: ASPM[v] if v else "disabled"),
+    Field("read_completion_boundary", 3, 3, lambda v: 128 if v else 64),
+    Field("link_disable", 4),
+    Field("common_clock", 6),
+    Field("extended_synch", 7),
+    Field("clock_power_management", 8),
+)
+LINK_STATUS = (
+    Field("current_link_speed", 3, 0, _speed),
+    Field("negotiated_link_width", 9, 4),
+    Field("link_training", 11),
+    Field("slot_clock_configuration", 12),
+    Field("data_link_layer_link_active", 13),
+    Field("link_bandwidth_management_status", 14),
+    Field("link_autonomous_bandwidth_status", 15),
+)
+SLOT_CAPABILITIES = (
+    Field("attention_button", 0),
+    Field("power_controller", 1),
+    Field("mrl_sensor", 2),
+    Field("attention_indicator", 3),
+    Field("power_indicator", 4),
+    Field("hot_plug_surprise", 5),
+    Field("hot_plug_capable", 6),
+    Field("physical_slot_number", 31, 19),
+)
+SLOT_STATUS = (
+    Field("attention_button_pressed", 0),
+    Field("presence_detect_changed", 3),
+    Field("presence_detect_state", 6),
+    Field("data_link_layer_state_changed", 8),
+)
+
+# (JSON key, register, width in bytes, layout) for each group of registers.
+_DEVICE_REGISTERS = (
+    ("device_capabilities", PCIe.DEVICE_CAPABILITIES, 4, DEVICE_CAPABILITIES),
+    ("device_control", PCIe.DEVICE_CONTROL, 2, DEVICE_CONTROL),
+    ("device_status", PCIe.DEVICE_STATUS, 2, DEVICE_STATUS),
+)
+_LINK_REGISTERS = (
+    ("link_capabilities", PCIe.LINK_CAPABILITIES, 4, LINK_CAPABILITIES),
+    ("link_control", PCIe.LINK_CONTROL, 2, LINK_CONTROL),
+    ("link_status", PCIe.LINK_STATUS, 2, LINK_STATUS),
+)
+_SLOT_REGISTERS = (
+    ("slot_capabilities", PCIe.SLOT_CAPABILITIES, 4, SLOT_CAPABILITIES),
+    ("slot_status", PCIe.SLOT_STATUS, 2, SLOT_STATUS),
+)
 
 
-def _pcie_slot(data: bytes, off: int) -> Fields:
-    cap = reg(data, off + PCIe.SLOT_CAPABILITIES, 4)
-    sta = reg(data, off + PCIe.SLOT_STATUS, 2)
-    return {
-        "slot_capabilities": {
-            "attention_button": bool(cap & 1 << 0),
-            "power_controller": bool(cap & 1 << 1),
-            "mrl_sensor": bool(cap & 1 << 2),
-            "attention_indicator": bool(cap & 1 << 3),
-            "power_indicator": bool(cap & 1 << 4),
-            "hot_plug_surprise": bool(cap & 1 << 5),
-            "hot_plug_capable": bool(cap & 1 << 6),
-            "physical_slot_number": bits(cap, 31, 19),
-        },
-        "slot_status": {
-            "attention_button_pressed": bool(sta & 1 << 0),
-            "presence_detect_changed": bool(sta & 1 << 3),
-            "presence_detect_state": bool(sta & 1 << 6),
-            "data_link_layer_state_changed": bool(sta & 1 << 8),
-        },
-    }
+def _registers(data: bytes, off: int, table: tuple) -> Fields:
+    return {key: decode_fields(reg(data, off + r, size), layout) for key, r, size, layout in table}
 
 
 def decode_pcie(data: bytes, off: int, header: Any) -> Fields:
@@ -382,11 +419,11 @@ def decode_pcie(data: bytes, off: int, header: Any) -> Fields:
         "slot_implemented": bool(caps & 1 << 8),
         "interrupt_message_number": bits(caps, 13, 9),
     }
-    fields.update(_pcie_device(data, off))
+    fields.update(_registers(data, off, _DEVICE_REGISTERS))
     if port_type not in _NO_LINK:
-        fields.update(_pcie_link(data, off))
+        fields.update(_registers(data, off, _LINK_REGISTERS))
     if fields["slot_implemented"]:
-        fields.update(_pcie_slot(data, off))
+        fields.update(_registers(data, off, _SLOT_REGISTERS))
     if version >= 2 and port_type not in _NO_LINK:
         vector = bits(reg(data, off + PCIe.LINK_CAPABILITIES_2, 4), 7, 1)
         fields["link_capabilities_2"] = {

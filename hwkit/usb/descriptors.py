@@ -9,6 +9,10 @@ vectors in the unit tests. Field names keep the spec's spelling (``idVendor``,
 References: USB 2.0 ch. 9.6 (standard descriptors), USB 3.2 ch. 9.6.2 (BOS) and 9.6.7
 (SuperSpeed endpoint companion), the IAD ECN, HID 1.11 §6.2.1 and CDC 1.2 §5.2.3.
 
+The class-specific layouts (HID, CDC) live in :mod:`hwkit.usb.class_descriptors` and
+the BOS in :mod:`hwkit.usb.bos`; both are re-exported here, so this module is the one
+to import.
+
 Malformed input (truncated, bLength 0 or running past the end, the wrong
 bDescriptorType, too short for its type) raises :class:`hwkit.errors.DescriptorError`
 naming the offset; no parser here lets an IndexError or struct.error escape.
@@ -18,13 +22,84 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-import uuid
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 from hwkit.errors import DescriptorError
-from hwkit.usb.names import CDC_SUBTYPE_NAMES, DEVICE_CAPABILITY_NAMES
+from hwkit.usb._wire import check_header, iter_descriptors, total_end, unpack
+from hwkit.usb.bos import (
+    BOSDescriptor,
+    ContainerIDCapability,
+    DeviceCapability,
+    DeviceCapabilityType,
+    PlatformCapability,
+    SuperSpeedPlusCapability,
+    SuperSpeedUSBCapability,
+    USB20ExtensionCapability,
+    parse_bos,
+    parse_device_capability,
+)
+from hwkit.usb.class_descriptors import (
+    CLASS_CDC,
+    CLASS_HID,
+    CDCACMDescriptor,
+    CDCCallManagementDescriptor,
+    CDCEthernetDescriptor,
+    CDCFunctionalDescriptor,
+    CDCHeaderDescriptor,
+    CDCNCMDescriptor,
+    CDCUnionDescriptor,
+    HIDDescriptor,
+    parse_cdc_functional,
+    parse_hid,
+)
+
+# Re-exported: the class-specific and BOS parsers are part of this module's API.
+__all__ = [
+    "BOSDescriptor",
+    "CDCACMDescriptor",
+    "CDCCallManagementDescriptor",
+    "CDCEthernetDescriptor",
+    "CDCFunctionalDescriptor",
+    "CDCHeaderDescriptor",
+    "CDCNCMDescriptor",
+    "CDCUnionDescriptor",
+    "ConfigurationDescriptor",
+    "ContainerIDCapability",
+    "DescriptorType",
+    "DeviceCapability",
+    "DeviceCapabilityType",
+    "DeviceDescriptor",
+    "DeviceQualifierDescriptor",
+    "EndpointDescriptor",
+    "HIDDescriptor",
+    "InterfaceAssociationDescriptor",
+    "InterfaceDescriptor",
+    "LanguageIDDescriptor",
+    "PlatformCapability",
+    "StringDescriptor",
+    "SuperSpeedEndpointCompanionDescriptor",
+    "SuperSpeedPlusCapability",
+    "SuperSpeedUSBCapability",
+    "USB20ExtensionCapability",
+    "UnknownDescriptor",
+    "iter_descriptors",
+    "parse_bos",
+    "parse_cdc_functional",
+    "parse_configuration",
+    "parse_device",
+    "parse_device_and_configurations",
+    "parse_device_capability",
+    "parse_device_qualifier",
+    "parse_endpoint",
+    "parse_hid",
+    "parse_interface",
+    "parse_interface_association",
+    "parse_language_ids",
+    "parse_ss_endpoint_companion",
+    "parse_string",
+]
 
 
 class DescriptorType(IntEnum):
@@ -50,69 +125,6 @@ class DescriptorType(IntEnum):
     CS_ENDPOINT = 0x25
     SUPERSPEED_ENDPOINT_COMPANION = 0x30
     SUPERSPEEDPLUS_ISOCHRONOUS_ENDPOINT_COMPANION = 0x31
-
-
-class DeviceCapabilityType(IntEnum):
-    """bDevCapabilityType values of the BOS capabilities hwkit decodes (USB 3.2 t. 9-14)."""
-
-    USB20_EXTENSION = 0x02
-    SUPERSPEED_USB = 0x03
-    CONTAINER_ID = 0x04
-    PLATFORM = 0x05
-    SUPERSPEED_PLUS = 0x0A
-
-
-# USB base classes whose class-specific descriptors hwkit decodes.
-CLASS_HID = 0x03
-CLASS_CDC = 0x02
-
-
-def _header(data: bytes, offset: int, what: str, expected: int | None, size: int) -> int:
-    """Check the two-byte header of the descriptor at ``offset``; return its bLength.
-
-    Raises:
-        DescriptorError: truncated header, bLength 0/1, bLength past the end of
-            ``data``, a bDescriptorType other than ``expected``, or bLength below
-            ``size`` (the fixed part of this descriptor type).
-    """
-    left = len(data) - offset
-    if offset < 0 or left < 2:
-        raise DescriptorError(
-            f"{what} at offset {offset}: truncated, need a 2-byte header and {max(left, 0)} "
-            "byte(s) are left",
-            offset,
-        )
-    length, dtype = data[offset], data[offset + 1]
-    if length < 2:
-        raise DescriptorError(
-            f"{what} at offset {offset}: bLength is {length}, a descriptor is at least 2 bytes",
-            offset,
-        )
-    if length > left:
-        raise DescriptorError(
-            f"{what} at offset {offset}: bLength {length} runs past the end of the data "
-            f"({left} byte(s) left)",
-            offset,
-        )
-    if expected is not None and dtype != expected:
-        raise DescriptorError(
-            f"{what} at offset {offset}: bDescriptorType is 0x{dtype:02x}, expected "
-            f"0x{expected:02x}",
-            offset,
-        )
-    if length < size:
-        raise DescriptorError(
-            f"{what} at offset {offset}: bLength {length} is shorter than the {size} bytes "
-            "of this descriptor type",
-            offset,
-        )
-    return length
-
-
-def _unpack(cls: Any, fmt: str, data: bytes, offset: int, what: str, dtype: int | None) -> Any:
-    """Check the header, then build ``cls`` from the fixed fields in ``fmt``."""
-    _header(data, offset, what, dtype, struct.calcsize(fmt))
-    return cls(*struct.unpack_from(fmt, data, offset))
 
 
 # --- standard descriptors -------------------------------------------------------------
@@ -333,171 +345,6 @@ class LanguageIDDescriptor:
     wLANGID: tuple[int, ...]
 
 
-# --- class-specific descriptors -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HIDDescriptor:
-    """HID 1.11 §6.2.1: 6 bytes plus (bDescriptorType, wDescriptorLength) per class desc."""
-
-    FORMAT = "<BBHBB"
-
-    bLength: int
-    bDescriptorType: int
-    bcdHID: int
-    bCountryCode: int
-    bNumDescriptors: int
-    descriptors: tuple[tuple[int, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class CDCFunctionalDescriptor:
-    """CDC 1.2 §5.2.3: a functional descriptor hwkit has no layout for (raw payload)."""
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    data: bytes
-
-    @property
-    def subtype_name(self) -> str:
-        """The CDC name of bDescriptorSubtype."""
-        return CDC_SUBTYPE_NAMES.get(self.bDescriptorSubtype, "Unknown")
-
-
-@dataclass(frozen=True)
-class CDCHeaderDescriptor:
-    """CDC 1.2 §5.2.3.1 table 15."""
-
-    FORMAT = "<BBBH"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    bcdCDC: int
-
-
-@dataclass(frozen=True)
-class CDCCallManagementDescriptor:
-    """CDC PSTN 1.2 §5.3.1 table 3."""
-
-    FORMAT = "<BBBBB"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    bmCapabilities: int
-    bDataInterface: int
-
-
-@dataclass(frozen=True)
-class CDCACMDescriptor:
-    """CDC PSTN 1.2 §5.3.2 table 4 (Abstract Control Management)."""
-
-    FORMAT = "<BBBB"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    bmCapabilities: int
-
-
-@dataclass(frozen=True)
-class CDCUnionDescriptor:
-    """CDC 1.2 §5.2.3.2 table 16: the control interface and its subordinates."""
-
-    FORMAT = "<BBBB"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    bControlInterface: int
-    bSubordinateInterface: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class CDCEthernetDescriptor:
-    """CDC ECM 1.2 §5.4 table 3 (Ethernet Networking functional descriptor)."""
-
-    FORMAT = "<BBBBIHHB"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    iMACAddress: int
-    bmEthernetStatistics: int
-    wMaxSegmentSize: int
-    wNumberMCFilters: int
-    bNumberPowerFilters: int
-
-
-@dataclass(frozen=True)
-class CDCNCMDescriptor:
-    """CDC NCM 1.0 §5.2.1 table 5-2."""
-
-    FORMAT = "<BBBHB"
-
-    bFunctionLength: int
-    bDescriptorType: int
-    bDescriptorSubtype: int
-    bcdNcmVersion: int
-    bmNetworkCapabilities: int
-
-
-_CDC_LAYOUTS: dict[int, Any] = {
-    0x00: CDCHeaderDescriptor,
-    0x01: CDCCallManagementDescriptor,
-    0x02: CDCACMDescriptor,
-    0x06: CDCUnionDescriptor,
-    0x0F: CDCEthernetDescriptor,
-    0x1A: CDCNCMDescriptor,
-}
-
-
-def parse_hid(data: bytes, offset: int = 0) -> HIDDescriptor:
-    """Parse a HID descriptor (type 0x21) at ``offset``.
-
-    Raises:
-        DescriptorError: malformed, or bNumDescriptors does not fit in bLength.
-    """
-    hid = _unpack(HIDDescriptor, HIDDescriptor.FORMAT, data, offset, "HID descriptor", 0x21)
-    if 6 + 3 * hid.bNumDescriptors > hid.bLength:
-        raise DescriptorError(
-            f"HID descriptor at offset {offset}: bNumDescriptors {hid.bNumDescriptors} needs "
-            f"{6 + 3 * hid.bNumDescriptors} bytes, bLength is {hid.bLength}",
-            offset,
-        )
-    pairs = tuple(
-        struct.unpack_from("<BH", data, offset + 6 + 3 * i) for i in range(hid.bNumDescriptors)
-    )
-    return dataclasses.replace(hid, descriptors=pairs)
-
-
-def parse_cdc_functional(data: bytes, offset: int = 0) -> Any:
-    """Parse a CDC functional descriptor (CS_INTERFACE, 0x24) at ``offset``.
-
-    Subtypes with a known layout (Header, Call Management, ACM, Union, Ethernet, NCM)
-    become their own dataclass; the rest a :class:`CDCFunctionalDescriptor` with the
-    raw payload.
-
-    Raises:
-        DescriptorError: malformed, or too short for its subtype.
-    """
-    length = _header(data, offset, "CDC functional descriptor", 0x24, 3)
-    subtype = data[offset + 2]
-    layout = _CDC_LAYOUTS.get(subtype)
-    what = f"CDC {CDC_SUBTYPE_NAMES.get(subtype, 'functional')} descriptor"
-    if layout is None:
-        return CDCFunctionalDescriptor(
-            length, 0x24, subtype, bytes(data[offset + 3 : offset + length])
-        )
-    desc = _unpack(layout, layout.FORMAT, data, offset, what, 0x24)
-    if layout is CDCUnionDescriptor:
-        subordinates = tuple(data[offset + 4 : offset + length])
-        desc = dataclasses.replace(desc, bSubordinateInterface=subordinates)
-    return desc
-
-
 # --- top-level parsers ----------------------------------------------------------------
 
 
@@ -507,7 +354,7 @@ def parse_device(data: bytes, offset: int = 0) -> DeviceDescriptor:
     Raises:
         DescriptorError: malformed (see module docstring).
     """
-    return _unpack(DeviceDescriptor, DeviceDescriptor.FORMAT, data, offset, "device descriptor", 1)
+    return unpack(DeviceDescriptor, DeviceDescriptor.FORMAT, data, offset, "device descriptor", 1)
 
 
 def parse_device_qualifier(data: bytes, offset: int = 0) -> DeviceQualifierDescriptor:
@@ -516,7 +363,7 @@ def parse_device_qualifier(data: bytes, offset: int = 0) -> DeviceQualifierDescr
     Raises:
         DescriptorError: malformed.
     """
-    return _unpack(
+    return unpack(
         DeviceQualifierDescriptor,
         DeviceQualifierDescriptor.FORMAT,
         data,
@@ -532,7 +379,7 @@ def parse_endpoint(data: bytes, offset: int = 0) -> EndpointDescriptor:
     Raises:
         DescriptorError: malformed.
     """
-    ep = _unpack(
+    ep = unpack(
         EndpointDescriptor, EndpointDescriptor.FORMAT, data, offset, "endpoint descriptor", 5
     )
     if ep.bLength >= 9:
@@ -546,7 +393,7 @@ def parse_interface(data: bytes, offset: int = 0) -> InterfaceDescriptor:
     Raises:
         DescriptorError: malformed.
     """
-    return _unpack(
+    return unpack(
         InterfaceDescriptor, InterfaceDescriptor.FORMAT, data, offset, "interface descriptor", 4
     )
 
@@ -557,7 +404,7 @@ def parse_interface_association(data: bytes, offset: int = 0) -> InterfaceAssoci
     Raises:
         DescriptorError: malformed.
     """
-    return _unpack(
+    return unpack(
         InterfaceAssociationDescriptor,
         InterfaceAssociationDescriptor.FORMAT,
         data,
@@ -575,7 +422,7 @@ def parse_ss_endpoint_companion(
     Raises:
         DescriptorError: malformed.
     """
-    return _unpack(
+    return unpack(
         SuperSpeedEndpointCompanionDescriptor,
         SuperSpeedEndpointCompanionDescriptor.FORMAT,
         data,
@@ -594,7 +441,7 @@ def parse_string(data: bytes, offset: int = 0) -> StringDescriptor:
     Raises:
         DescriptorError: malformed, or an odd bLength (half a UTF-16 code unit).
     """
-    length = _header(data, offset, "string descriptor", 3, 2)
+    length = check_header(data, offset, "string descriptor", 3, 2)
     if length % 2:
         raise DescriptorError(
             f"string descriptor at offset {offset}: bLength {length} is odd, UTF-16 needs "
@@ -611,7 +458,7 @@ def parse_language_ids(data: bytes, offset: int = 0) -> LanguageIDDescriptor:
     Raises:
         DescriptorError: malformed, or an odd bLength.
     """
-    length = _header(data, offset, "language ID string descriptor", 3, 2)
+    length = check_header(data, offset, "language ID string descriptor", 3, 2)
     if length % 2:
         raise DescriptorError(
             f"language ID string descriptor at offset {offset}: bLength {length} is odd",
@@ -678,20 +525,6 @@ class _Builder:
         return _raw(data, offset, length)
 
 
-def iter_descriptors(data: bytes, offset: int = 0, end: int | None = None):
-    """Yield ``(offset, bLength, bDescriptorType)`` for each descriptor in a stream.
-
-    Raises:
-        DescriptorError: a descriptor with bLength 0/1 or one running past ``end``.
-    """
-    end = len(data) if end is None else end
-    view = bytes(data[:end])
-    while offset < end:
-        length = _header(view, offset, "descriptor", None, 2)
-        yield offset, length, view[offset + 1]
-        offset += length
-
-
 def parse_configuration(data: bytes, offset: int = 0) -> ConfigurationDescriptor:
     """Parse a configuration descriptor and everything its wTotalLength covers.
 
@@ -699,7 +532,7 @@ def parse_configuration(data: bytes, offset: int = 0) -> ConfigurationDescriptor
         DescriptorError: the header or any descriptor inside is malformed, or
             wTotalLength is shorter than the header or runs past the end of ``data``.
     """
-    config = _unpack(
+    config = unpack(
         ConfigurationDescriptor,
         ConfigurationDescriptor.FORMAT,
         data,
@@ -707,15 +540,9 @@ def parse_configuration(data: bytes, offset: int = 0) -> ConfigurationDescriptor
         "configuration descriptor",
         DescriptorType.CONFIGURATION,
     )
-    total = config.wTotalLength
-    if total < config.bLength or offset + total > len(data):
-        raise DescriptorError(
-            f"configuration descriptor at offset {offset}: wTotalLength {total} does not fit "
-            f"(bLength {config.bLength}, {len(data) - offset} byte(s) available)",
-            offset,
-        )
+    end = total_end("configuration descriptor", config, data, offset)
     builder = _Builder()
-    for pos, length, _ in iter_descriptors(data, offset + config.bLength, offset + total):
+    for pos, length, _ in iter_descriptors(data, offset + config.bLength, end):
         builder.add(data, pos, length)
     builder.close_interface()
     return dataclasses.replace(
@@ -746,175 +573,3 @@ def parse_device_and_configurations(
         configs.append(config)
         offset += config.wTotalLength
     return device, tuple(configs)
-
-
-# --- BOS ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DeviceCapability:
-    """A BOS device capability hwkit does not decode (payload after the 3-byte header)."""
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    data: bytes
-
-    @property
-    def name(self) -> str:
-        """The USB 3.2 table 9-14 name of bDevCapabilityType."""
-        return DEVICE_CAPABILITY_NAMES.get(self.bDevCapabilityType, "Unknown")
-
-
-@dataclass(frozen=True)
-class USB20ExtensionCapability:
-    """USB 3.2 §9.6.2.1: bmAttributes bit 1 = LPM supported."""
-
-    FORMAT = "<BBBI"
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    bmAttributes: int
-
-
-@dataclass(frozen=True)
-class SuperSpeedUSBCapability:
-    """USB 3.2 §9.6.2.2."""
-
-    FORMAT = "<BBBBHBBH"
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    bmAttributes: int
-    wSpeedsSupported: int
-    bFunctionalitySupport: int
-    bU1DevExitLat: int
-    wU2DevExitLat: int
-
-
-@dataclass(frozen=True)
-class ContainerIDCapability:
-    """USB 3.2 §9.6.2.3: a UUID shared by every bus interface of one device."""
-
-    FORMAT = "<BBBB16s"
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    bReserved: int
-    ContainerID: bytes
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        """ContainerID as a UUID (stored little-endian, as Microsoft's GUIDs are)."""
-        return uuid.UUID(bytes_le=self.ContainerID)
-
-
-@dataclass(frozen=True)
-class PlatformCapability:
-    """USB 3.2 §9.6.2.4: a platform UUID (e.g. WebUSB, MS OS 2.0) and its data."""
-
-    FORMAT = "<BBBB16s"
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    bReserved: int
-    PlatformCapabilityUUID: bytes
-    CapabilityData: bytes = b""
-
-    @property
-    def uuid(self) -> uuid.UUID:
-        """PlatformCapabilityUUID as a UUID (little-endian fields)."""
-        return uuid.UUID(bytes_le=self.PlatformCapabilityUUID)
-
-
-@dataclass(frozen=True)
-class SuperSpeedPlusCapability:
-    """USB 3.2 §9.6.2.5: the sublink speed attributes the device supports."""
-
-    FORMAT = "<BBBBIHH"
-
-    bLength: int
-    bDescriptorType: int
-    bDevCapabilityType: int
-    bReserved: int
-    bmAttributes: int
-    wFunctionalitySupport: int
-    wReserved: int
-    bmSublinkSpeedAttr: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class BOSDescriptor:
-    """USB 3.2 §9.6.2: Binary device Object Store, 5 bytes then the capabilities."""
-
-    FORMAT = "<BBHB"
-
-    bLength: int
-    bDescriptorType: int
-    wTotalLength: int
-    bNumDeviceCaps: int
-    capabilities: tuple[Any, ...] = ()
-
-
-_CAPABILITY_LAYOUTS: dict[int, Any] = {
-    DeviceCapabilityType.USB20_EXTENSION: USB20ExtensionCapability,
-    DeviceCapabilityType.SUPERSPEED_USB: SuperSpeedUSBCapability,
-    DeviceCapabilityType.CONTAINER_ID: ContainerIDCapability,
-    DeviceCapabilityType.PLATFORM: PlatformCapability,
-    DeviceCapabilityType.SUPERSPEED_PLUS: SuperSpeedPlusCapability,
-}
-
-
-def parse_device_capability(data: bytes, offset: int = 0) -> Any:
-    """Parse one BOS device capability descriptor (type 0x10) at ``offset``.
-
-    Raises:
-        DescriptorError: malformed, or too short for its bDevCapabilityType.
-    """
-    length = _header(data, offset, "device capability descriptor", 0x10, 3)
-    ctype = data[offset + 2]
-    layout = _CAPABILITY_LAYOUTS.get(ctype)
-    if layout is None:
-        return DeviceCapability(length, 0x10, ctype, bytes(data[offset + 3 : offset + length]))
-    name = DEVICE_CAPABILITY_NAMES[ctype]
-    cap = _unpack(layout, layout.FORMAT, data, offset, f"{name} capability", 0x10)
-    fixed = struct.calcsize(layout.FORMAT)
-    if layout is PlatformCapability:
-        cap = dataclasses.replace(cap, CapabilityData=bytes(data[offset + fixed : offset + length]))
-    elif layout is SuperSpeedPlusCapability:
-        count = (cap.bmAttributes & 0x1F) + 1  # SSAC: sublink speed attribute count - 1
-        if fixed + 4 * count > length:
-            raise DescriptorError(
-                f"SuperSpeedPlus capability at offset {offset}: {count} sublink speed "
-                f"attribute(s) need {fixed + 4 * count} bytes, bLength is {length}",
-                offset,
-            )
-        attrs = struct.unpack_from(f"<{count}I", data, offset + fixed)
-        cap = dataclasses.replace(cap, bmSublinkSpeedAttr=tuple(attrs))
-    return cap
-
-
-def parse_bos(data: bytes, offset: int = 0) -> BOSDescriptor:
-    """Parse a BOS descriptor and the capabilities its wTotalLength covers.
-
-    Raises:
-        DescriptorError: malformed header or capability, wTotalLength past the end,
-            or a descriptor inside that is not a device capability.
-    """
-    bos = _unpack(BOSDescriptor, BOSDescriptor.FORMAT, data, offset, "BOS descriptor", 0x0F)
-    total = bos.wTotalLength
-    if total < bos.bLength or offset + total > len(data):
-        raise DescriptorError(
-            f"BOS descriptor at offset {offset}: wTotalLength {total} does not fit "
-            f"(bLength {bos.bLength}, {len(data) - offset} byte(s) available)",
-            offset,
-        )
-    caps = [
-        parse_device_capability(data, pos)
-        for pos, _, _ in iter_descriptors(data, offset + bos.bLength, offset + total)
-    ]
-    return dataclasses.replace(bos, capabilities=tuple(caps))
