@@ -258,8 +258,9 @@ def _resource_test(names: tuple[str, ...]) -> Test:
         resources = ctx.registry.resources if ctx.registry is not None else None
         for name in names:
             if resources is None or not resources.is_published(name):
+                wanted = f"resource {name!r}"
                 return Failure(
-                    "IOResourceMatch", f"resource {name!r}", "not published it", subject="registry has"
+                    "IOResourceMatch", wanted, "not published it", subject="registry has"
                 )
         return None
 

@@ -38,7 +38,7 @@ def test_ids_are_unique_and_64_bit():
 
 
 def test_paths_and_lookup(tree):
-    registry, bridge, device, port = tree
+    registry, _bridge, device, port = tree
     assert registry.root.path() == "IOService:/"
     assert device.path() == "IOService:/pci0000:00/0000:00:03.0"
     assert port.path() == "IOService:/pci0000:00/0000:00:03.0/ttyS0@3"
@@ -54,7 +54,7 @@ def test_paths_and_lookup(tree):
 
 
 def test_planes_are_independent(tree):
-    registry, bridge, device, port = tree
+    _registry, bridge, device, port = tree
     assert port.parent(POWER_PLANE) is None
     port.attach_to_parent(bridge, POWER_PLANE)
     assert port.parent(POWER_PLANE) is bridge
@@ -96,7 +96,9 @@ def test_class_chain_from_python_and_from_names():
 
     chain = MyDriver().class_chain()
     assert chain[0] == "MyDriver"
-    assert chain[1].endswith("test_registry.test_class_chain_from_python_and_from_names.<locals>.MyDriver")
+    assert chain[1].endswith(
+        "test_registry.test_class_chain_from_python_and_from_names.<locals>.MyDriver"
+    )
     assert chain[2:] == ("IOService", "IORegistryEntry")
     assert known_class_chain("IOUSBDevice") == ("IOUSBHostDevice", "IOService", "IORegistryEntry")
     assert canonical_class("IOUSBInterface") == "IOUSBHostInterface"
@@ -112,7 +114,7 @@ def test_properties_are_checked_and_set_properties_is_refused(tree):
     assert device.has_property("count")
     device.remove_property("count")
     assert device.get_property("count", "gone") == "gone"
-    with pytest.raises(BadArgument, match="property 'x' of 0000:00:03.0: <real>"):
+    with pytest.raises(BadArgument, match=r"property 'x' of 0000:00:03\.0: <real>"):
         device.set_property("x", 1.0)
     with pytest.raises(UnsupportedError, match="does not accept properties"):
         device.set_properties({"a": 1})

@@ -110,7 +110,7 @@ def test_a_client_with_another_live_provider_survives():
         await a.terminate()
         return a, b, shared
 
-    a, b, shared = asyncio.run(main())
+    _a, b, shared = asyncio.run(main())
     assert not shared.is_inactive and shared.is_started
     assert shared.parents() == [b]
     assert ("shared", "stop", "a") not in LOG
@@ -264,4 +264,6 @@ def test_resources_publish_and_rematch():
     assert registry.resources.get_property("hwkit.firmware") == "v1"
     assert published == [registry.resources]
     assert isinstance(registry.resources, Resources)
-    assert registry.matching({"IOProviderClass": "IOResources", "IOResourceMatch": "hwkit.firmware"})
+    assert registry.matching(
+        {"IOProviderClass": "IOResources", "IOResourceMatch": "hwkit.firmware"}
+    )

@@ -117,8 +117,9 @@ def test_a_source_belongs_to_one_loop(loop):
 def test_interrupt_source_is_disabled_until_enabled(loop, eventfd):
     counts = []
     unmasks = []
-    source = InterruptEventSource("owner", lambda s, n: counts.append(n), eventfd,
-                                  unmask=lambda: unmasks.append(1))  # fmt: skip
+    source = InterruptEventSource(
+        "owner", lambda s, n: counts.append(n), eventfd, unmask=lambda: unmasks.append(1)
+    )
     loop.add_event_source(source)
     assert not source.enabled
     os.eventfd_write(eventfd, 1)
@@ -190,9 +191,12 @@ def test_failing_action_does_not_kill_the_source(loop, eventfd):
 def test_filter_decides_and_unmasks_when_it_declines(loop, eventfd):
     actions, unmasks, mine = [], [], [False]
     source = FilterInterruptEventSource(
-        None, lambda s, n: actions.append(n), eventfd, lambda s, n: mine[0],
+        None,
+        lambda s, n: actions.append(n),
+        eventfd,
+        lambda s, n: mine[0],
         unmask=lambda: unmasks.append(1),
-    )  # fmt: skip
+    )
     loop.add_event_source(source)
     source.enable()
     os.eventfd_write(eventfd, 1)
@@ -213,7 +217,9 @@ def test_fd_source_for_sockets(loop):
     b.send(b"hello")
     wait_for(lambda: got == [b"hello"])
     writable = []
-    out = FdEventSource(None, lambda s: (writable.append(1), s.disable()), b.fileno(), writable=True)
+    out = FdEventSource(
+        None, lambda s: (writable.append(1), s.disable()), b.fileno(), writable=True
+    )
     loop.add_event_source(out)
     wait_for(lambda: writable == [1])
     a.close()

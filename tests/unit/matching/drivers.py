@@ -68,8 +68,17 @@ class Composite(Recorder):
 
     def start(self, provider: Service):
         ok = super().start(provider)
-        child = Nub("IOUSBHostInterface", "if0", {**provider.properties(), "bInterfaceNumber": 0,
-                    "bConfigurationValue": 1, "bInterfaceClass": 2, "bInterfaceSubClass": 2})  # fmt: skip
+        child = Nub(
+            "IOUSBHostInterface",
+            "if0",
+            {
+                **provider.properties(),
+                "bInterfaceNumber": 0,
+                "bConfigurationValue": 1,
+                "bInterfaceClass": 2,
+                "bInterfaceSubClass": 2,
+            },
+        )
         child.attach(self)
         child.register_service()
         return ok

@@ -9,13 +9,12 @@ from typing import Any
 from hwkit.matching.catalogue import Catalogue
 from hwkit.matching.context import Failure, MatchContext
 from hwkit.matching.personality import Personality, Rejection, parse_personalities
+
 from hwkit.registry import Registry
 from hwkit.service import Nub
 
 
-def personality(
-    table: dict[str, Any], name: str = "P", io_class: str | None = None
-) -> Personality:
+def personality(table: dict[str, Any], name: str = "P", io_class: str | None = None) -> Personality:
     """One valid personality (fails the test with the loader's message otherwise)."""
     body = {"IOClass": "x.Driver", **table}
     if io_class is not None:

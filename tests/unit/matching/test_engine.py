@@ -5,16 +5,22 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from hwkit.matching.engine import MatchingEngine
+
 from hwkit.registry import Registry
 from hwkit.service import Nub
 from tests.unit.matching import drivers
 from tests.unit.matching.support import catalogue_of, personality
 
 REC = "tests.unit.matching.drivers.Recorder"
-USB = {"idVendor": 0x0403, "idProduct": 0x6001, "bcdDevice": 0x0600, "bDeviceClass": 0,
-       "bDeviceSubClass": 0, "bDeviceProtocol": 0}  # fmt: skip
+USB = {
+    "idVendor": 0x0403,
+    "idProduct": 0x6001,
+    "bcdDevice": 0x0600,
+    "bDeviceClass": 0,
+    "bDeviceSubClass": 0,
+    "bDeviceProtocol": 0,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -46,14 +52,25 @@ def verbs(tag):
 
 
 def test_lifecycle_order_for_winner_and_loser():
-    result, nub = run([usb_personality("Low", ("idVendor", "idProduct")),
-                       usb_personality("High", ("idVendor", "idProduct", "bcdDevice"))])  # fmt: skip
+    result, nub = run(
+        [
+            usb_personality("Low", ("idVendor", "idProduct")),
+            usb_personality("High", ("idVendor", "idProduct", "bcdDevice")),
+        ]
+    )
     assert drivers.LOG == [
-        ("High", "init"), ("High", "attach"), ("High", "probe"), ("High", "detach"),
-        ("Low", "init"), ("Low", "attach"), ("Low", "probe"), ("Low", "detach"),
-        ("High", "attach"), ("High", "start"),
+        ("High", "init"),
+        ("High", "attach"),
+        ("High", "probe"),
+        ("High", "detach"),
+        ("Low", "init"),
+        ("Low", "attach"),
+        ("Low", "probe"),
+        ("Low", "detach"),
+        ("High", "attach"),
+        ("High", "start"),
         ("Low", "free"),
-    ]  # fmt: skip
+    ]
     winner = result.winners["IODefaultMatchCategory"]
     assert winner.personality.name == "High" and winner.started
     driver = nub.clients()[0]
@@ -75,8 +92,9 @@ def test_lifecycle_order_for_winner_and_loser():
 def test_probe_can_change_the_score(low_probe, winner, low_score):
     if low_probe is not None:
         drivers.PLAN["Low"] = {"probe": low_probe}
-    result, _ = run([usb_personality("High", ("idVendor", "idProduct", "bcdDevice")),
-                     usb_personality("Low")])  # fmt: skip
+    result, _ = run(
+        [usb_personality("High", ("idVendor", "idProduct", "bcdDevice")), usb_personality("Low")]
+    )
     assert result.winners["IODefaultMatchCategory"].personality.name == winner
     low = next(c for c in result.candidates if c.personality.name == "Low")
     assert low.probe_score == (low_score if low_score is not None else 90000)
@@ -86,8 +104,9 @@ def test_probe_can_change_the_score(low_probe, winner, low_score):
 @pytest.mark.parametrize("decline", [None, "raise"])
 def test_probe_declining_frees_the_candidate(decline):
     drivers.PLAN["High"] = {"probe": decline}
-    result, _ = run([usb_personality("High", ("idVendor", "idProduct", "bcdDevice")),
-                     usb_personality("Low")])  # fmt: skip
+    result, _ = run(
+        [usb_personality("High", ("idVendor", "idProduct", "bcdDevice")), usb_personality("Low")]
+    )
     assert verbs("High") == ["init", "attach", "probe", "detach", "free"]
     assert result.winners["IODefaultMatchCategory"].personality.name == "Low"
     high = next(c for c in result.candidates if c.personality.name == "High")
@@ -97,9 +116,19 @@ def test_probe_declining_frees_the_candidate(decline):
 @pytest.mark.parametrize("failure", [False, "raise"])
 def test_failed_start_gets_no_stop_and_the_next_candidate_starts(failure):
     drivers.PLAN["High"] = {"start": failure}
-    result, nub = run([usb_personality("High", ("idVendor", "idProduct", "bcdDevice")),
-                       usb_personality("Low")])  # fmt: skip
-    assert verbs("High") == ["init", "attach", "probe", "detach", "attach", "start", "detach", "free"]
+    result, nub = run(
+        [usb_personality("High", ("idVendor", "idProduct", "bcdDevice")), usb_personality("Low")]
+    )
+    assert verbs("High") == [
+        "init",
+        "attach",
+        "probe",
+        "detach",
+        "attach",
+        "start",
+        "detach",
+        "free",
+    ]
     assert verbs("Low") == ["init", "attach", "probe", "detach", "attach", "start"]
     assert [c.tag for c in nub.clients()] == ["Low"]
     high = next(c for c in result.candidates if c.personality.name == "High")
@@ -114,37 +143,63 @@ def test_no_candidate_starts():
 
 
 def test_one_winner_per_category():
-    result, nub = run([
-        usb_personality("Main"),
-        usb_personality("Observer", IOMatchCategory="Watchers"),
-        usb_personality("Second", ("idVendor", "idProduct", "bcdDevice"), IOMatchCategory="Watchers"),
-    ])  # fmt: skip
+    result, nub = run(
+        [
+            usb_personality("Main"),
+            usb_personality("Observer", IOMatchCategory="Watchers"),
+            usb_personality(
+                "Second", ("idVendor", "idProduct", "bcdDevice"), IOMatchCategory="Watchers"
+            ),
+        ]
+    )
     assert {k: c.personality.name for k, c in result.winners.items()} == {
-        "IODefaultMatchCategory": "Main", "Watchers": "Second"}  # fmt: skip
+        "IODefaultMatchCategory": "Main",
+        "Watchers": "Second",
+    }
     assert sorted(c.tag for c in nub.clients()) == ["Main", "Second"]
     assert verbs("Observer")[-1] == "free"
 
 
 def test_async_driver_methods():
-    result, nub = run([usb_personality("Async", io_class="tests.unit.matching.drivers.AsyncRecorder")])
+    _result, nub = run(
+        [usb_personality("Async", io_class="tests.unit.matching.drivers.AsyncRecorder")]
+    )
     assert verbs("Async") == ["init", "attach", "probe", "detach", "attach", "start"]
     assert nub.clients()[0].is_started
 
 
 def test_unimportable_class_fails_over_to_the_next():
-    result, _ = run([usb_personality("Broken", ("idVendor", "idProduct", "bcdDevice"),
-                                     io_class="hwkit_missing_pkg.Driver"),
-                     usb_personality("Works")])  # fmt: skip
+    result, _ = run(
+        [
+            usb_personality(
+                "Broken",
+                ("idVendor", "idProduct", "bcdDevice"),
+                io_class="hwkit_missing_pkg.Driver",
+            ),
+            usb_personality("Works"),
+        ]
+    )
     broken = next(c for c in result.candidates if c.personality.name == "Broken")
     assert "cannot import 'hwkit_missing_pkg'" in broken.reason
     assert result.winners["IODefaultMatchCategory"].personality.name == "Works"
 
 
 def test_register_service_schedules_matching_and_children_match_too():
-    composite = usb_personality("Composite", ("bDeviceClass", "bDeviceSubClass"),
-                                io_class="tests.unit.matching.drivers.Composite")  # fmt: skip
-    acm = personality({"IOProviderClass": "IOUSBInterface", "bInterfaceClass": 2,
-                       "bInterfaceSubClass": 2, "Tag": "ACM"}, name="ACM", io_class=REC)  # fmt: skip
+    composite = usb_personality(
+        "Composite",
+        ("bDeviceClass", "bDeviceSubClass"),
+        io_class="tests.unit.matching.drivers.Composite",
+    )
+    acm = personality(
+        {
+            "IOProviderClass": "IOUSBInterface",
+            "bInterfaceClass": 2,
+            "bInterfaceSubClass": 2,
+            "Tag": "ACM",
+        },
+        name="ACM",
+        io_class=REC,
+    )
 
     async def main():
         registry = Registry()
@@ -181,10 +236,26 @@ def test_each_plug_gets_a_new_instance_and_republishing_does_not_double_bind():
 
 
 def test_resource_drivers_start_when_the_resource_is_published():
-    waits = personality({"IOProviderClass": "IOResources", "IOResourceMatch": "firmware",
-                         "Tag": "Waits", "IOMatchCategory": "Waits"}, name="Waits", io_class=REC)
-    now = personality({"IOProviderClass": "IOResources", "IOResourceMatch": "IOKit",
-                       "Tag": "Now", "IOMatchCategory": "Now"}, name="Now", io_class=REC)
+    waits = personality(
+        {
+            "IOProviderClass": "IOResources",
+            "IOResourceMatch": "firmware",
+            "Tag": "Waits",
+            "IOMatchCategory": "Waits",
+        },
+        name="Waits",
+        io_class=REC,
+    )
+    now = personality(
+        {
+            "IOProviderClass": "IOResources",
+            "IOResourceMatch": "IOKit",
+            "Tag": "Now",
+            "IOMatchCategory": "Now",
+        },
+        name="Now",
+        io_class=REC,
+    )
     on_device = usb_personality("OnDevice", IOResourceMatch="firmware")
 
     async def main():

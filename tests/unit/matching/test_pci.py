@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from hwkit.matching.pci import Entry, parse_match_string
+
 from tests.unit.matching.support import failure, nub, personality, problems
 
 EDU = {
@@ -27,13 +27,19 @@ E1000 = {**EDU, "vendor-id": 0x8086, "device-id": 0x100E, "class-code": 0x020000
         ("0x1234&0xffff", 0xFFFFFFFF, [(0x1234, 0xFFFF)]),
         ("0x1234 & 0xffff", 0xFFFFFFFF, [(0x1234, 0xFFFF)]),
         ("0x1234&ffff", 0xFFFFFFFF, [(0x1234, 0xFFFF)]),
-        ("  0x100e8086   0x100f8086\t0x10d38086 ", 0xFFFFFFFF,
-         [(0x100E8086, 0xFFFFFFFF), (0x100F8086, 0xFFFFFFFF), (0x10D38086, 0xFFFFFFFF)]),
-        ("0x02000000&0xffff0000 0x01080200", 0xFFFFFF00,
-         [(0x02000000, 0xFFFF0000), (0x01080200, 0xFFFFFF00)]),
+        (
+            "  0x100e8086   0x100f8086\t0x10d38086 ",
+            0xFFFFFFFF,
+            [(0x100E8086, 0xFFFFFFFF), (0x100F8086, 0xFFFFFFFF), (0x10D38086, 0xFFFFFFFF)],
+        ),
+        (
+            "0x02000000&0xffff0000 0x01080200",
+            0xFFFFFF00,
+            [(0x02000000, 0xFFFF0000), (0x01080200, 0xFFFFFF00)],
+        ),
         ("0", 0xFFFFFF00, [(0, 0xFFFFFF00)]),
     ],
-)  # fmt: skip
+)
 def test_match_string_forms(text, default, entries):
     assert parse_match_string(text, default) == [Entry(v, m) for v, m in entries]
 
@@ -88,12 +94,14 @@ def test_each_key_against_its_register(key, value, edu, e1000):
 
 
 def test_keys_and_together():
-    p = personality({
-        "IOProviderClass": "IOPCIDevice",
-        "IOPCIPrimaryMatch": "0x100e8086",
-        "IOPCISecondaryMatch": "0x11001af4",
-        "IOPCIClassMatch": "0x02000000",
-    })  # fmt: skip
+    p = personality(
+        {
+            "IOProviderClass": "IOPCIDevice",
+            "IOPCIPrimaryMatch": "0x100e8086",
+            "IOPCISecondaryMatch": "0x11001af4",
+            "IOPCIClassMatch": "0x02000000",
+        }
+    )
     assert failure(p, nub("IOPCIDevice", E1000)) is None
     found = failure(p, nub("IOPCIDevice", {**E1000, "subsystem-id": 0x1101}))
     assert found is not None and found.key == "IOPCISecondaryMatch"
@@ -157,8 +165,9 @@ def test_index_keys():
         return personality({"IOProviderClass": "IOPCIDevice", **table}).compiled.index_keys
 
     assert keys({"IOPCIPrimaryMatch": "0x11e81234 0x100e8086"}) == {
-        ("pci-vendor", 0x1234), ("pci-vendor", 0x8086)
-    }  # fmt: skip
+        ("pci-vendor", 0x1234),
+        ("pci-vendor", 0x8086),
+    }
     assert keys({"IOPCIPrimaryMatch": "0x11e80000&0xffff0000"}) == frozenset()
     assert keys({"IOPCIClassMatch": "0x02000000&0xffff0000"}) == {("pci-class", 0x02)}
     assert keys({"IOPCIClassMatch": "0x00000000&0x00ff0000"}) == frozenset()

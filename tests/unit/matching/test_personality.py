@@ -8,12 +8,12 @@ import types
 from pathlib import Path
 
 import pytest
+from hwkit.matching.personality import Rejection, load_file, parse_personalities
+from hwkit.matching.rules import KNOWN_KEYS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwkit.errors import BadArgument, NotFoundError
-from hwkit.matching.personality import Rejection, load_file, parse_personalities
-from hwkit.matching.rules import KNOWN_KEYS
 from hwkit.service import Service
 from tests.unit.matching.support import personality, write_plist
 
@@ -25,8 +25,11 @@ GOOD = {
 
 
 def test_a_good_file_loads(tmp_path):
-    path = write_plist(tmp_path / "a.plist", {"One": GOOD, "Two": {**GOOD, "IOProbeScore": 5,
-                       "Custom": {"k": [1, b"x"]}}}, CFBundleIdentifier="org.example")  # fmt: skip
+    path = write_plist(
+        tmp_path / "a.plist",
+        {"One": GOOD, "Two": {**GOOD, "IOProbeScore": 5, "Custom": {"k": [1, b"x"]}}},
+        CFBundleIdentifier="org.example",
+    )
     found, rejected = load_file(path)
     assert rejected == []
     assert [p.name for p in found] == ["One", "Two"]
@@ -43,19 +46,45 @@ def test_a_good_file_loads(tmp_path):
         (b"<?xml version='1.0'?><plist><dict><key>a</key>", None, None, "not a valid plist"),
         (plistlib.dumps([1, 2]), None, None, "top level is list, expected a <dict>"),
         (plistlib.dumps({}), None, "IOKitPersonalities", "is missing"),
-        (plistlib.dumps({"IOKitPersonalities": []}), None, "IOKitPersonalities",
-         "is a list, not a <dict>"),
+        (
+            plistlib.dumps({"IOKitPersonalities": []}),
+            None,
+            "IOKitPersonalities",
+            "is a list, not a <dict>",
+        ),
         (plistlib.dumps({"IOKitPersonalities": {}}), None, "IOKitPersonalities", "is empty"),
-        (plistlib.dumps({"IOKitPersonalities": {"X": "str"}}), "X", None,
-         "is a str, expected a <dict>"),
-        (plistlib.dumps({"CFBundleIdentifier": 3, "IOKitPersonalities": {"X": GOOD}}), None,
-         "CFBundleIdentifier", "must be a <string>"),
-        (plistlib.dumps({"IOKitPersonalities": {"X": {**GOOD, "IOClass": 1}}}), "X", "IOClass",
-         "must be a dotted Python path"),
-        (plistlib.dumps({"IOKitPersonalities": {"X": {**GOOD, "When": __import__("datetime")
-         .datetime(2020, 1, 1)}}}), "X", "When", "datetime is not a registry property type"),
+        (
+            plistlib.dumps({"IOKitPersonalities": {"X": "str"}}),
+            "X",
+            None,
+            "is a str, expected a <dict>",
+        ),
+        (
+            plistlib.dumps({"CFBundleIdentifier": 3, "IOKitPersonalities": {"X": GOOD}}),
+            None,
+            "CFBundleIdentifier",
+            "must be a <string>",
+        ),
+        (
+            plistlib.dumps({"IOKitPersonalities": {"X": {**GOOD, "IOClass": 1}}}),
+            "X",
+            "IOClass",
+            "must be a dotted Python path",
+        ),
+        (
+            plistlib.dumps(
+                {
+                    "IOKitPersonalities": {
+                        "X": {**GOOD, "When": __import__("datetime").datetime(2020, 1, 1)}
+                    }
+                }
+            ),
+            "X",
+            "When",
+            "datetime is not a registry property type",
+        ),
     ],
-)  # fmt: skip
+)
 def test_file_problems_are_named(tmp_path, content, personality_name, key, reason):
     path = tmp_path / "bad.plist"
     path.write_bytes(content)
@@ -68,19 +97,25 @@ def test_file_problems_are_named(tmp_path, content, personality_name, key, reaso
 
 
 def test_one_bad_personality_skips_the_whole_file(tmp_path):
-    path = write_plist(tmp_path / "mixed.plist", {"Good": GOOD, "Bad": {**GOOD, "IOProbeScore": "9"}})
+    path = write_plist(
+        tmp_path / "mixed.plist", {"Good": GOOD, "Bad": {**GOOD, "IOProbeScore": "9"}}
+    )
     found, rejected = load_file(path)
     assert found == []
     assert [str(r) for r in rejected] == [
-        f"{path}: personality 'Bad': key 'IOProbeScore': must be an <integer> (32-bit signed), not '9'"
+        f"{path}: personality 'Bad': key 'IOProbeScore': "
+        "must be an <integer> (32-bit signed), not '9'"
     ]
 
 
 def test_every_problem_of_a_file_is_reported(tmp_path):
-    path = write_plist(tmp_path / "two.plist", {
-        "A": {**GOOD, "IOPCIMatch": "nope"},
-        "B": {"IOClass": "x.Y", "IOProviderClass": "IOUSBHostDevice", "idVendor": 1},
-    })  # fmt: skip
+    path = write_plist(
+        tmp_path / "two.plist",
+        {
+            "A": {**GOOD, "IOPCIMatch": "nope"},
+            "B": {"IOClass": "x.Y", "IOProviderClass": "IOUSBHostDevice", "idVendor": 1},
+        },
+    )
     _found, rejected = load_file(path)
     assert [(r.personality, r.key) for r in rejected] == [("A", "IOPCIMatch"), ("B", "idProduct")]
 
@@ -93,8 +128,14 @@ def test_unreadable_file(tmp_path):
 def test_rejection_text_and_json():
     r = Rejection("f.plist", "P", "IOClass", "is missing")
     assert str(r) == "f.plist: personality 'P': key 'IOClass': is missing"
-    assert r.to_json() == {"file": "f.plist", "personality": "P", "reason": "key 'IOClass': is missing"}
-    assert str(Rejection("f.plist", None, None, "not a valid plist")) == "f.plist: not a valid plist"
+    assert r.to_json() == {
+        "file": "f.plist",
+        "personality": "P",
+        "reason": "key 'IOClass': is missing",
+    }
+    assert (
+        str(Rejection("f.plist", None, None, "not a valid plist")) == "f.plist: not a valid plist"
+    )
 
 
 # ---- IOClass is resolved lazily -------------------------------------------------------------
@@ -122,13 +163,20 @@ def test_resolve_class_imports_on_demand(driver_module):
 @pytest.mark.parametrize(
     ("io_class", "error", "message"),
     [
-        ("hwkit_no_such_module.Driver", NotFoundError,
-         "personality 'P': IOClass 'hwkit_no_such_module.Driver': cannot import "
-         "'hwkit_no_such_module' \\(ModuleNotFoundError"),
-        ("hwkit_test_drivers.Missing", NotFoundError, "module 'hwkit_test_drivers' has no 'Missing'"),
+        (
+            "hwkit_no_such_module.Driver",
+            NotFoundError,
+            "personality 'P': IOClass 'hwkit_no_such_module.Driver': cannot import "
+            "'hwkit_no_such_module' \\(ModuleNotFoundError",
+        ),
+        (
+            "hwkit_test_drivers.Missing",
+            NotFoundError,
+            "module 'hwkit_test_drivers' has no 'Missing'",
+        ),
         ("hwkit_test_drivers.NotAService", BadArgument, "is not a subclass of hwkit.Service"),
     ],
-)  # fmt: skip
+)
 def test_resolve_class_errors(driver_module, io_class, error, message):
     with pytest.raises(error, match=message):
         personality(GOOD, io_class=io_class).resolve_class()
@@ -148,9 +196,21 @@ scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=12),
     st.binary(max_size=6),
-    st.sampled_from(["0x11e81234", "0x1234&0xffff", "IOPCIDevice", "IOUSBHostDevice",
-                     "IOUSBInterface", "IOResources", "a.b.C", "", "0xzz", "IOKit"]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "0x11e81234",
+            "0x1234&0xffff",
+            "IOPCIDevice",
+            "IOUSBHostDevice",
+            "IOUSBInterface",
+            "IOResources",
+            "a.b.C",
+            "",
+            "0xzz",
+            "IOKit",
+        ]
+    ),
+)
 keys = st.one_of(st.sampled_from(list(KNOWN_KEYS)), st.text(max_size=10))
 values = st.recursive(
     scalars,
@@ -161,12 +221,17 @@ personality_tables = st.dictionaries(keys, values, max_size=8)
 documents = st.one_of(
     values,
     st.fixed_dictionaries(
-        {"IOKitPersonalities": st.one_of(values, st.dictionaries(st.text(max_size=5),
-                                                                  st.one_of(personality_tables, values),
-                                                                  max_size=3))},
+        {
+            "IOKitPersonalities": st.one_of(
+                values,
+                st.dictionaries(
+                    st.text(max_size=5), st.one_of(personality_tables, values), max_size=3
+                ),
+            )
+        },
         optional={"CFBundleIdentifier": values},
     ),
-)  # fmt: skip
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -186,7 +251,9 @@ def test_parse_never_raises_and_explains_every_rejection(document):
         assert isinstance(p.passive_score, int)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.one_of(st.binary(max_size=200), documents.map(lambda d: _dump_or_garbage(d))))
 def test_load_file_never_raises_on_any_bytes(tmp_path, content):
     path: Path = tmp_path / "fuzz.plist"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from hwkit.matching.context import MatchContext
 from hwkit.matching.rules import compile_matching_table, kernel_driver_failure, name_matched
+
 from hwkit.registry import Registry
 from hwkit.service import Nub, Service
 from tests.unit.matching.support import failure, nub, personality, problems
@@ -21,10 +21,15 @@ def family():
     port = Nub(
         "IOSerialStreamSync",
         "ttyUSB0",
-        {"IOTTYBaseName": "ttyUSB", "compatible": ["ft232r", "usb-serial"], "flag": True,
-         "BSD Name": "ttyUSB0", "nested": {"a": [1, 2]}},
+        {
+            "IOTTYBaseName": "ttyUSB",
+            "compatible": ["ft232r", "usb-serial"],
+            "flag": True,
+            "BSD Name": "ttyUSB0",
+            "nested": {"a": [1, 2]},
+        },
         location="0",
-    )  # fmt: skip
+    )
     port.attach(device)
     return registry, hub, device, port
 
@@ -48,8 +53,17 @@ GENERIC = [
     ({"IOPropertyExistsMatch": ["missing", "flag"]}, True, None),
     ({"IOPropertyExistsMatch": ["missing"]}, False, "IOPropertyExistsMatch"),
     ({"IOParentMatch": {"IOPropertyMatch": {"role": "hub"}}}, True, None),
-    ({"IOParentMatch": {"IOProviderClass": "IOUSBHostDevice", "idVendor": 0x0403,
-                        "idProduct": 1}}, False, "IOParentMatch"),
+    (
+        {
+            "IOParentMatch": {
+                "IOProviderClass": "IOUSBHostDevice",
+                "idVendor": 0x0403,
+                "idProduct": 1,
+            }
+        },
+        False,
+        "IOParentMatch",
+    ),
     ({"IOParentMatch": {"IOProviderClass": "IOPCIDevice"}}, False, "IOParentMatch"),
     ({"IOPathMatch": "IOService:/hub@1/ftdi@2/ttyUSB0@0"}, True, None),
     ({"IOPathMatch": "/hub@1/ftdi@2/ttyUSB0@0"}, True, None),
@@ -62,10 +76,13 @@ GENERIC = [
     ({"IOResourceMatch": ["IOKit", "later"]}, False, "IOResourceMatch"),
     # AND: every key must pass; the first failure (in xnu's order) is reported.
     ({"IONameMatch": "ttyUSB0", "IOPropertyMatch": {"flag": False}}, False, "IOPropertyMatch"),
-    ({"IOPropertyMatch": {"flag": True}, "IOLocationMatch": "0", "BSD Name": "x"}, False,
-     "BSD Name"),
+    (
+        {"IOPropertyMatch": {"flag": True}, "IOLocationMatch": "0", "BSD Name": "x"},
+        False,
+        "BSD Name",
+    ),
     ({"IONameMatch": "nope", "IOLocationMatch": "9"}, False, "IONameMatch"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("table", "matches", "key"), GENERIC)
@@ -79,7 +96,10 @@ def test_generic_keys(family, table, matches, key):
 
 def test_registry_entry_id_key(family):
     _registry, _hub, _device, port = family
-    assert failure(personality({"IOProviderClass": SERIAL, "IORegistryEntryID": port.entry_id}), port) is None
+    assert (
+        failure(personality({"IOProviderClass": SERIAL, "IORegistryEntryID": port.entry_id}), port)
+        is None
+    )
     found = failure(personality({"IOProviderClass": SERIAL, "IORegistryEntryID": 1}), port)
     assert found is not None and found.got == repr(port.entry_id)
 
@@ -88,7 +108,10 @@ def test_resource_published_later_matches(family):
     registry, _hub, _device, port = family
     p = personality({"IOProviderClass": SERIAL, "IOResourceMatch": "later"})
     found = failure(p, port)
-    assert str(found) == "IOResourceMatch: personality wants resource 'later', registry has not published it"
+    assert (
+        str(found)
+        == "IOResourceMatch: personality wants resource 'later', registry has not published it"
+    )
     registry.resources.set_property("later", True)
     assert failure(p, port) is None
 
@@ -115,7 +138,12 @@ def test_provider_class_follows_python_subclasses():
 
     entry = QuirkyNub("q", {"vendor-id": 1})
     entry.attach(Registry().root)
-    for provider in ("IOPCIDevice", "IOService", "QuirkyNub", f"{__name__}.{QuirkyNub.__qualname__}"):
+    for provider in (
+        "IOPCIDevice",
+        "IOService",
+        "QuirkyNub",
+        f"{__name__}.{QuirkyNub.__qualname__}",
+    ):
         assert failure(personality({"IOProviderClass": provider}), entry) is None, provider
 
 
@@ -130,7 +158,9 @@ def test_kernel_driver_policy():
     ctx = MatchContext.for_entry(held)
     found = kernel_driver_failure({}, "IODefaultMatchCategory", ctx)
     assert found is not None and "kernel driver 'cdc_acm' bound" in str(found)
-    assert kernel_driver_failure({"HWDetachKernelDriver": True}, "IODefaultMatchCategory", ctx) is None
+    assert (
+        kernel_driver_failure({"HWDetachKernelDriver": True}, "IODefaultMatchCategory", ctx) is None
+    )
     assert kernel_driver_failure({}, "Observer", ctx) is None
     free = MatchContext.for_entry(nub("IOUSBHostInterface", {}))
     assert kernel_driver_failure({}, "IODefaultMatchCategory", free) is None
@@ -175,8 +205,11 @@ def test_required_keys():
 
 
 def test_matching_tables_default_to_ioservice(family):
-    registry, hub, device, port = family
+    registry, _hub, _device, port = family
     compiled = compile_matching_table({"IOPropertyExistsMatch": "flag"})
     assert compiled.provider_class == "IOService"
     assert [e for e in registry.entries() if compiled.matches(e)] == [port]
-    assert compile_matching_table({"IOProviderClass": "IOUSBDevice"}).provider_class == "IOUSBHostDevice"
+    assert (
+        compile_matching_table({"IOProviderClass": "IOUSBDevice"}).provider_class
+        == "IOUSBHostDevice"
+    )

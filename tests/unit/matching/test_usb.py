@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from hwkit.matching.usb import COMBINATIONS, USB_DEVICE, USB_INTERFACE
+
 from tests.unit.matching.support import failure, nub, personality, problems
 
 DEVICE = {
@@ -41,14 +41,18 @@ ROWS = [
     (USB_DEVICE, "idVendor bDeviceSubClass", 70000, VENDOR_DEVICE),
     (USB_DEVICE, "bDeviceClass bDeviceSubClass bDeviceProtocol", 60000, DEVICE),
     (USB_DEVICE, "bDeviceClass bDeviceSubClass", 50000, DEVICE),
-    (USB_INTERFACE, "idVendor idProduct bcdDevice bConfigurationValue bInterfaceNumber", 100000,
-     INTERFACE),
+    (
+        USB_INTERFACE,
+        "idVendor idProduct bcdDevice bConfigurationValue bInterfaceNumber",
+        100000,
+        INTERFACE,
+    ),
     (USB_INTERFACE, "idVendor idProduct bConfigurationValue bInterfaceNumber", 90000, INTERFACE),
     (USB_INTERFACE, "idVendor bInterfaceSubClass bInterfaceProtocol", 80000, VENDOR_INTERFACE),
     (USB_INTERFACE, "idVendor bInterfaceSubClass", 70000, VENDOR_INTERFACE),
     (USB_INTERFACE, "bInterfaceClass bInterfaceSubClass bInterfaceProtocol", 60000, INTERFACE),
     (USB_INTERFACE, "bInterfaceClass bInterfaceSubClass", 50000, INTERFACE),
-]  # fmt: skip
+]
 
 
 def test_the_table_is_apples():
@@ -85,7 +89,9 @@ def test_each_key_of_each_combination_can_fail(provider, keys, score, props):
         assert missing is not None and missing.key == key and missing.got == f"no {key}"
 
 
-@pytest.mark.parametrize(("provider", "keys", "score", "props"), [r for r in ROWS if r[2] in (80000, 70000)])
+@pytest.mark.parametrize(
+    ("provider", "keys", "score", "props"), [r for r in ROWS if r[2] in (80000, 70000)]
+)
 def test_vendor_rows_need_the_vendor_specific_class(provider, keys, score, props):
     p = personality({"IOProviderClass": provider, **{k: props[k] for k in keys.split()}})
     class_key = "bDeviceClass" if provider == USB_DEVICE else "bInterfaceClass"
@@ -94,40 +100,73 @@ def test_vendor_rows_need_the_vendor_specific_class(provider, keys, score, props
     assert found.wanted == "0xff" and found.got == "0x02"
     assert "applies only to that class" in str(found)
     # The row may name the class itself, as 0xff only.
-    explicit = personality({"IOProviderClass": provider, class_key: 0xFF,
-                            **{k: props[k] for k in keys.split()}})  # fmt: skip
+    explicit = personality(
+        {"IOProviderClass": provider, class_key: 0xFF, **{k: props[k] for k in keys.split()}}
+    )
     assert explicit.compiled.family_score == score
 
 
 @pytest.mark.parametrize(
     ("provider", "table", "key", "message"),
     [
-        (USB_DEVICE, {"idVendor": 1, "bcdDevice": 2}, "idProduct",
-         "is missing: the nearest combination is idVendor+idProduct+bcdDevice"),
+        (
+            USB_DEVICE,
+            {"idVendor": 1, "bcdDevice": 2},
+            "idProduct",
+            "is missing: the nearest combination is idVendor+idProduct+bcdDevice",
+        ),
         (USB_DEVICE, {"idVendor": 1}, "idProduct", "is missing"),
         (USB_DEVICE, {"idProduct": 1}, "idVendor", "is missing"),
-        (USB_DEVICE, {"idVendor": 1, "idProduct": 2, "bDeviceProtocol": 3}, "bDeviceProtocol",
-         "is not part of the nearest combination idVendor+idProduct"),
+        (
+            USB_DEVICE,
+            {"idVendor": 1, "idProduct": 2, "bDeviceProtocol": 3},
+            "bDeviceProtocol",
+            "is not part of the nearest combination idVendor+idProduct",
+        ),
         (USB_DEVICE, {"bDeviceClass": 9}, "bDeviceSubClass", "is missing"),
-        (USB_DEVICE, {"bDeviceClass": 0xFF, "bDeviceSubClass": 1}, "bDeviceClass",
-         "0xff (vendor-specific) cannot match by class: use idVendor+bDeviceSubClass"),
-        (USB_DEVICE, {"idVendor": 1, "bDeviceClass": 2, "bDeviceSubClass": 3}, "bDeviceClass",
-         "must be 0xff with idVendor+bDeviceSubClass"),
-        (USB_DEVICE, {"bInterfaceClass": 2, "bInterfaceSubClass": 2}, "bInterfaceClass",
-         "is not a IOUSBHostDevice key"),
-        (USB_INTERFACE, {"bDeviceClass": 2, "bDeviceSubClass": 2}, "bDeviceClass",
-         "is not a IOUSBHostInterface key"),
+        (
+            USB_DEVICE,
+            {"bDeviceClass": 0xFF, "bDeviceSubClass": 1},
+            "bDeviceClass",
+            "0xff (vendor-specific) cannot match by class: use idVendor+bDeviceSubClass",
+        ),
+        (
+            USB_DEVICE,
+            {"idVendor": 1, "bDeviceClass": 2, "bDeviceSubClass": 3},
+            "bDeviceClass",
+            "must be 0xff with idVendor+bDeviceSubClass",
+        ),
+        (
+            USB_DEVICE,
+            {"bInterfaceClass": 2, "bInterfaceSubClass": 2},
+            "bInterfaceClass",
+            "is not a IOUSBHostDevice key",
+        ),
+        (
+            USB_INTERFACE,
+            {"bDeviceClass": 2, "bDeviceSubClass": 2},
+            "bDeviceClass",
+            "is not a IOUSBHostInterface key",
+        ),
         (USB_INTERFACE, {"idVendor": 1, "idProduct": 2}, "bConfigurationValue", "is missing"),
-        (USB_INTERFACE, {"idVendor": 1, "idProduct": 2, "bInterfaceNumber": 0},
-         "bConfigurationValue", "is missing"),
+        (
+            USB_INTERFACE,
+            {"idVendor": 1, "idProduct": 2, "bInterfaceNumber": 0},
+            "bConfigurationValue",
+            "is missing",
+        ),
         (USB_DEVICE, {"idVendor": 0x10000, "idProduct": 1}, "idVendor", "out of range"),
         (USB_DEVICE, {"idVendor": -1, "idProduct": 1}, "idVendor", "out of range"),
         (USB_DEVICE, {"idVendor": "0x0403", "idProduct": 1}, "idVendor", "must be an <integer>"),
         (USB_DEVICE, {"idVendor": True, "idProduct": 1}, "idVendor", "must be an <integer>"),
-        ("IOPCIDevice", {"idVendor": 1, "idProduct": 2}, "idVendor",
-         "is a USB matching key but IOProviderClass is 'IOPCIDevice'"),
+        (
+            "IOPCIDevice",
+            {"idVendor": 1, "idProduct": 2},
+            "idVendor",
+            "is a USB matching key but IOProviderClass is 'IOPCIDevice'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_combinations_are_rejected_at_load(provider, table, key, message):
     found = problems({"IOProviderClass": provider, **table})
     assert found[0].key == key, [str(f) for f in found]
@@ -149,8 +188,15 @@ def test_no_usb_keys_matches_everything_with_score_zero():
 
 
 def test_aliases_name_the_same_class():
-    p = personality({"IOProviderClass": "IOUSBInterface", "idVendor": 0x0403, "idProduct": 0x6001,
-                     "bConfigurationValue": 1, "bInterfaceNumber": 2})  # fmt: skip
+    p = personality(
+        {
+            "IOProviderClass": "IOUSBInterface",
+            "idVendor": 0x0403,
+            "idProduct": 0x6001,
+            "bConfigurationValue": 1,
+            "bInterfaceNumber": 2,
+        }
+    )
     assert p.provider_class == USB_INTERFACE
     assert failure(p, nub("IOUSBHostInterface", INTERFACE)) is None
     assert failure(p, nub("IOUSBInterface", INTERFACE)) is None
