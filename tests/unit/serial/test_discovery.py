@@ -9,8 +9,7 @@ import pytest
 from hwkit.errors import BadArgument, NotFoundError
 from hwkit.serial import discovery
 
-from ..usb.fakesys import add_usb_device
-from ..usb.vectors import ACM_COMPOSITE_CONFIG, ACM_COMPOSITE_DEVICE, FTDI_CONFIG, FTDI_DEVICE
+from ..usb.fakesys import add_acm_gadget, add_ftdi
 
 BY_ID = "usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0"
 
@@ -42,23 +41,8 @@ def _virtual(root, name):
 @pytest.fixture
 def trees(tmp_path):
     sysfs, dev = tmp_path / "sys", tmp_path / "dev"
-    add_usb_device(
-        sysfs,
-        "1-2",
-        FTDI_DEVICE,
-        [FTDI_CONFIG],
-        strings={"manufacturer": "FTDI", "product": "FT232R USB UART", "serial": "A50285BI"},
-        drivers={0: "ftdi_sio"},
-        ttys={0: "ttyUSB0"},
-    )
-    add_usb_device(
-        sysfs,
-        "3-1.4",
-        ACM_COMPOSITE_DEVICE,
-        [ACM_COMPOSITE_CONFIG],
-        drivers={1: "cdc_acm", 2: "cdc_acm"},
-        ttys={1: "ttyACM0"},
-    )
+    add_ftdi(sysfs, "1-2")
+    add_acm_gadget(sysfs, "3-1.4")
     _platform_uart(sysfs, "ttyS0", 4)
     _platform_uart(sysfs, "ttyS1", 0)
     for name in ("tty0", "ttyGS0", "ptmx"):

@@ -13,20 +13,9 @@ from hwkit.pci.config import DumpedFunction, format_lspci_dump
 
 from ..pci.configs import EDU, NVME, ROOT_PORT
 from ..pci.fakesys import add_pci_function
-from ..usb.fakesys import add_usb_device
-from ..usb.vectors import (
-    ACM_COMPOSITE_CONFIG,
-    ACM_COMPOSITE_DEVICE,
-    FTDI_CONFIG,
-    FTDI_DEVICE,
-    KEYBOARD_CONFIG,
-    KEYBOARD_DEVICE,
-    h,
-)
+from ..usb.fakesys import add_acm_gadget, add_ftdi, add_keyboard, add_root_hub
 
 HOST_DUMP = Path(__file__).parents[1] / "pci" / "data" / "host-virtio-00-03.0.lspci-xxx"
-ROOT_HUB_DEVICE = h("12 01 00 02 09 00 01 40 6b 1d 02 00 01 06 03 02 01 01")
-ROOT_HUB_CONFIG = h("09 02 19 00 01 01 00 e0 00 09 04 00 00 01 09 00 00 00 07 05 81 03 04 00 0c")
 
 
 @pytest.fixture
@@ -45,34 +34,10 @@ def machine(tmp_path):
         group=2,
     )
     add_pci_function(sysfs, "0000:00:04.0", ROOT_PORT, driver="xhci_hcd", group=3)
-    add_usb_device(sysfs, "usb1", ROOT_HUB_DEVICE, [ROOT_HUB_CONFIG], devnum=1, drivers={0: "hub"})
-    # The controller of bus 1 is the function at 00:04.0 in this tree.
-    add_usb_device(
-        sysfs,
-        "1-1",
-        KEYBOARD_DEVICE,
-        [KEYBOARD_CONFIG],
-        strings={"manufacturer": "QEMU", "product": "QEMU USB Keyboard", "serial": "42"},
-        drivers={0: "usbhid"},
-    )
-    add_usb_device(
-        sysfs,
-        "1-2",
-        FTDI_DEVICE,
-        [FTDI_CONFIG],
-        speed="12",
-        strings={"serial": "A50285BI"},
-        drivers={0: "ftdi_sio"},
-        ttys={0: "ttyUSB0"},
-    )
-    add_usb_device(
-        sysfs,
-        "1-3",
-        ACM_COMPOSITE_DEVICE,
-        [ACM_COMPOSITE_CONFIG],
-        drivers={1: "cdc_acm", 2: "cdc_acm"},
-        ttys={1: "ttyACM0"},
-    )
+    add_root_hub(sysfs)  # under the function at 00:04.0, its host controller
+    add_keyboard(sysfs, "1-1")
+    add_ftdi(sysfs, "1-2")
+    add_acm_gadget(sysfs, "1-3")
     return sysfs, dev
 
 

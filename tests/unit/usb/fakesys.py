@@ -12,6 +12,8 @@ from pathlib import Path
 
 from hwkit.usb.descriptors import parse_configuration
 
+from . import vectors
+
 CONTROLLER = "devices/pci0000:00/0000:00:04.0"
 
 
@@ -115,3 +117,62 @@ def add_tty(root: Path, parent: Path, tty: str) -> Path:
     cls.mkdir(parents=True, exist_ok=True)
     (cls / tty).symlink_to(os.path.relpath(t, cls))
     return t
+
+
+# The devices of the lab's usb profile, each in one call (names are sysfs names).
+
+
+def add_root_hub(root: Path, bus: int = 1) -> Path:
+    """An xHCI root hub, ``usbN``, under the controller at 0000:00:04.0."""
+    return add_usb_device(
+        root,
+        f"usb{bus}",
+        vectors.ROOT_HUB_DEVICE,
+        [vectors.ROOT_HUB_CONFIG],
+        devnum=1,
+        strings={"product": "xHCI Host Controller"},
+        drivers={0: "hub"},
+    )
+
+
+def add_keyboard(root: Path, name: str, devnum: int = 2) -> Path:
+    """QEMU's usb-kbd, bound to usbhid."""
+    return add_usb_device(
+        root,
+        name,
+        vectors.KEYBOARD_DEVICE,
+        [vectors.KEYBOARD_CONFIG],
+        devnum=devnum,
+        speed="12",
+        strings={"manufacturer": "QEMU", "product": "QEMU USB Keyboard", "serial": "68284"},
+        drivers={0: "usbhid"},
+    )
+
+
+def add_ftdi(root: Path, name: str, devnum: int = 3, tty: str = "ttyUSB0") -> Path:
+    """An FT232R bound to ftdi_sio, with its tty."""
+    strings = {"manufacturer": "FTDI", "product": "FT232R USB UART", "serial": "A50285BI"}
+    return add_usb_device(
+        root,
+        name,
+        vectors.FTDI_DEVICE,
+        [vectors.FTDI_CONFIG],
+        devnum=devnum,
+        speed="12",
+        strings=strings,
+        drivers={0: "ftdi_sio"},
+        ttys={0: tty},
+    )
+
+
+def add_acm_gadget(root: Path, name: str, devnum: int = 4, tty: str = "ttyACM0") -> Path:
+    """The lab's SourceSink + CDC ACM composite gadget, ACM bound to cdc_acm."""
+    return add_usb_device(
+        root,
+        name,
+        vectors.ACM_COMPOSITE_DEVICE,
+        [vectors.ACM_COMPOSITE_CONFIG],
+        devnum=devnum,
+        drivers={1: "cdc_acm", 2: "cdc_acm"},
+        ttys={1: tty},
+    )

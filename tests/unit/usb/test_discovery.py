@@ -7,62 +7,16 @@ import pytest
 from hwkit.errors import BadArgument, NotFoundError
 from hwkit.usb import discovery
 
-from .fakesys import add_usb_device
-from .vectors import (
-    ACM_COMPOSITE_CONFIG,
-    ACM_COMPOSITE_DEVICE,
-    FTDI_CONFIG,
-    FTDI_DEVICE,
-    KEYBOARD_CONFIG,
-    KEYBOARD_DEVICE,
-    h,
-)
-
-ROOT_HUB_DEVICE = h("12 01 00 02 09 00 01 40 6b 1d 02 00 01 06 03 02 01 01")
-ROOT_HUB_CONFIG = h("09 02 19 00 01 01 00 e0 00 09 04 00 00 01 09 00 00 00 07 05 81 03 04 00 0c")
+from .fakesys import add_acm_gadget, add_ftdi, add_keyboard, add_root_hub
+from .vectors import KEYBOARD_DEVICE
 
 
 @pytest.fixture
 def sysfs(tmp_path):
-    add_usb_device(
-        tmp_path,
-        "usb1",
-        ROOT_HUB_DEVICE,
-        [ROOT_HUB_CONFIG],
-        devnum=1,
-        strings={"product": "xHCI Host Controller"},
-        drivers={0: "hub"},
-    )
-    add_usb_device(
-        tmp_path,
-        "1-1",
-        KEYBOARD_DEVICE,
-        [KEYBOARD_CONFIG],
-        devnum=2,
-        speed="12",
-        strings={"manufacturer": "QEMU", "product": "QEMU USB Keyboard", "serial": "68284"},
-        drivers={0: "usbhid"},
-    )
-    add_usb_device(
-        tmp_path,
-        "1-2.3",
-        FTDI_DEVICE,
-        [FTDI_CONFIG],
-        devnum=5,
-        speed="12",
-        strings={"manufacturer": "FTDI", "product": "FT232R USB UART", "serial": "A50285BI"},
-        drivers={0: "ftdi_sio"},
-        ttys={0: "ttyUSB0"},
-    )
-    add_usb_device(
-        tmp_path,
-        "1-2",
-        ACM_COMPOSITE_DEVICE,
-        [ACM_COMPOSITE_CONFIG],
-        devnum=3,
-        drivers={1: "cdc_acm", 2: "cdc_acm"},
-        ttys={1: "ttyACM0"},
-    )
+    add_root_hub(tmp_path)
+    add_keyboard(tmp_path, "1-1", devnum=2)
+    add_ftdi(tmp_path, "1-2.3", devnum=5)
+    add_acm_gadget(tmp_path, "1-2", devnum=3)
     return tmp_path
 
 

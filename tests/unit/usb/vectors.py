@@ -13,6 +13,10 @@ def h(text: str) -> bytes:
     return bytes.fromhex(" ".join(lines))
 
 
+# A USB 2.0 root hub (1d6b:0002): one hub interface, one interrupt endpoint.
+ROOT_HUB_DEVICE = h("12 01 00 02 09 00 01 40 6b 1d 02 00 01 06 03 02 01 01")
+ROOT_HUB_CONFIG = h("09 02 19 00 01 01 00 e0 00  09 04 00 00 01 09 00 00 00  07 05 81 03 04 00 0c")
+
 # QEMU usb-kbd (0627:0001), a HID boot keyboard, as the guest sees it behind xHCI.
 KEYBOARD_DEVICE = h("12 01 00 02 00 00 00 40 27 06 01 00 00 00 01 04 0b 01")
 KEYBOARD_CONFIG = h(
