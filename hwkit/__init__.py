@@ -12,18 +12,53 @@ from hwkit.errors import (
     MissingDependency,
     NotFoundError,
     PermissionDenied,
+    UnsupportedError,
+)
+from hwkit.matching.catalogue import Catalogue
+from hwkit.matching.engine import MatchingEngine
+from hwkit.matching.matcher import match_nub
+from hwkit.registry import POWER_PLANE, SERVICE_PLANE, Registry, RegistryEntry
+from hwkit.service import Message, Nub, Resources, Service, ServiceState
+from hwkit.workloop import (
+    CommandGate,
+    EventSource,
+    FdEventSource,
+    FilterInterruptEventSource,
+    InterruptEventSource,
+    TimerEventSource,
+    WorkLoop,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "POWER_PLANE",
+    "SERVICE_PLANE",
     "BadArgument",
     "BusyResourceError",
+    "Catalogue",
     "ClosedResourceError",
+    "CommandGate",
     "DeviceGoneError",
+    "EventSource",
+    "FdEventSource",
+    "FilterInterruptEventSource",
     "HwkitError",
+    "InterruptEventSource",
+    "MatchingEngine",
+    "Message",
     "MissingDependency",
     "NotFoundError",
+    "Nub",
     "PermissionDenied",
+    "Registry",
+    "RegistryEntry",
+    "Resources",
+    "Service",
+    "ServiceState",
+    "TimerEventSource",
+    "UnsupportedError",
+    "WorkLoop",
     "__version__",
+    "match_nub",
 ]

@@ -20,6 +20,7 @@ COMMANDS = [
     "hwkit.tools.cmd_lab",
     "hwkit.tools.cmd_match",
     "hwkit.tools.cmd_personalities",
+    "hwkit.tools.cmd_bench",
 ]
 
 
