@@ -1,0 +1,98 @@
+"""Tests of hwkit.pci.lspci: hwkit's view of real config spaces against lspci's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hwkit.pci.config import load_dump, parse_config_space
+from hwkit.pci.discovery import parse_resource
+from hwkit.pci.lspci import compare, compare_all, parse_lspci_verbose
+from hwkit.pci.report import FunctionView, function_to_json
+
+from .configs import NIC, NIC_BAR_SIZES
+
+DATA = Path(__file__).parent / "data"
+HOST = sorted(p.name.removesuffix(".lspci-xxx") for p in DATA.glob("host-*.lspci-xxx"))
+
+NIC_LSPCI = """\
+01:00.0 Ethernet controller: Intel Corporation 82576 Gigabit Network Connection (rev 01)
+\tSubsystem: Intel Corporation Gigabit ET Dual Port Server Adapter
+\tControl: I/O- Mem+ BusMaster+ SpecCycle- MemWINV- VGASnoop- ParErr- DisINTx+
+\tRegion 0: Memory at f7a00000 (32-bit, non-prefetchable) [size=128K]
+\tRegion 2: I/O ports at e000 [size=32]
+\tRegion 3: Memory at f7b00000 (32-bit, non-prefetchable) [size=16K]
+\tCapabilities: [40] Power Management version 3
+\t\tFlags: PMEClk- DSI+ D1- D2- AuxCurrent=0mA PME(D0+,D1-,D2-,D3hot+,D3cold+)
+\tCapabilities: [50] MSI: Enable- Count=1/8 Maskable+ 64bit+
+\tCapabilities: [70] MSI-X: Enable+ Count=10 Masked-
+\t\tVector table: BAR=3 offset=00000000
+\tCapabilities: [a0] Express (v2) Endpoint, MSI 00
+\tCapabilities: [100 v1] Advanced Error Reporting
+\tCapabilities: [140 v1] Device Serial Number 00-11-22-33-de-ad-be-ef
+\tCapabilities: [150 v1] Alternative Routing-ID Interpretation (ARI)
+\tCapabilities: [160 v1] Single Root I/O Virtualization (SR-IOV)
+\tCapabilities: [1a0 v1] Access Control Services
+\tKernel driver in use: igb
+"""
+
+
+def _host_json(name: str) -> dict:
+    (fn,) = load_dump((DATA / f"{name}.lspci-xxx").read_bytes())
+    resources = parse_resource((DATA / f"{name}.resource").read_text())
+    space = parse_config_space(fn.data, [r.size for r in resources[:6]])
+    out = function_to_json(FunctionView(fn.bdf, space))
+    out["driver"] = "virtio-pci" if out["vendor_id"] == 0x1AF4 else None
+    return out
+
+
+@pytest.mark.parametrize("name", HOST)
+def test_host_functions_agree_with_lspci(name):
+    """The functions of the machine these tests were written on, lspci 3.9's view."""
+    (ref,) = parse_lspci_verbose((DATA / f"{name}.lspci-vvv").read_text())
+    assert compare(_host_json(name), ref) == []
+
+
+def test_parse_verbose():
+    (fn,) = parse_lspci_verbose(NIC_LSPCI)
+    assert fn.bdf == "0000:01:00.0" and fn.driver == "igb" and fn.msix_count == 10
+    assert fn.bars[1] == {"index": 2, "kind": "io", "address": 0xE000, "size": 32}
+    assert fn.bars[0]["size"] == 128 * 1024 and fn.bars[0]["is_64bit"] is False
+    assert [o for o, _ in fn.capabilities] == [0x40, 0x50, 0x70, 0xA0]
+    assert fn.extended_capabilities[1] == (0x140, 1, "Device Serial Number 00-11-22-33-de-ad-be-ef")
+
+
+def test_synthetic_nic_agrees():
+    probe = function_to_json(FunctionView("0000:01:00.0", parse_config_space(NIC, NIC_BAR_SIZES)))
+    probe["driver"] = "igb"
+    assert compare_all([probe], NIC_LSPCI) == []
+
+
+def test_differences_are_named():
+    probe = function_to_json(FunctionView("0000:01:00.0", parse_config_space(NIC, NIC_BAR_SIZES)))
+    probe["bars"][0]["size"] = 64 * 1024
+    probe["capabilities"][2]["fields"]["table_size"] = 9
+    probe["extended_capabilities"].pop()
+    probe["driver"] = None
+    diffs = compare_all([probe], NIC_LSPCI)
+    assert "0000:01:00.0: BAR0 size: hwkit 65536, lspci 131072" in diffs
+    assert "0000:01:00.0: MSI-X count: hwkit 9, lspci 10" in diffs
+    assert any("extended capabilities (offset, version)" in d for d in diffs)
+    assert "0000:01:00.0: driver: hwkit None, lspci 'igb'" in diffs
+
+
+def test_functions_on_one_side_only():
+    diffs = compare_all([{"bdf": "0000:00:09.0"}], NIC_LSPCI)
+    assert diffs == [
+        "0000:01:00.0: lspci lists it, hwkit does not",
+        "0000:00:09.0: hwkit lists it, lspci does not",
+    ]
+
+
+def test_unprivileged_lspci_skips_capabilities():
+    text = "00:03.0 Ethernet controller: X\n\tCapabilities: <access denied>\n"
+    (fn,) = parse_lspci_verbose(text)
+    assert fn.access_denied
+    probe = {"bdf": "0000:00:03.0", "bars": [], "capabilities": [{"id": 9, "offset": 64}]}
+    assert compare(probe, fn) == []
