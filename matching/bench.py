@@ -153,6 +153,7 @@ def run(
     rows = []
     for size in sizes:
         catalogue = synthetic_catalogue(size, random.Random(seed + size))
+        _time_per_nub(catalogue, nubs[:100], linear=False)  # warm caches before timing
         indexed_us, indexed = _time_per_nub(catalogue, nubs, linear=False)
         linear_us, linear = _time_per_nub(catalogue, linear_nubs, linear=True)
         for nub, a, b in zip(linear_nubs, indexed, linear, strict=False):

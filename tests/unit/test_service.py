@@ -49,6 +49,17 @@ async def started(name, provider):
     return service
 
 
+async def terminate_bus_under(driver: Service) -> Service:
+    """Start `driver` on a bus nub, terminate the bus, return the driver."""
+    registry = Registry()
+    bus = Traced("bus")
+    bus.attach(registry.root)
+    driver.init()
+    await driver.start_candidate(bus)
+    await bus.terminate()
+    return driver
+
+
 def build():
     """root <- bus (nub) <- drv (driver) <- child (nub) <- leaf (driver)."""
 
@@ -121,17 +132,7 @@ def test_request_terminate_can_keep_a_client():
         def request_terminate(self, provider, options):
             return False
 
-    async def main():
-        registry = Registry()
-        bus = Traced("bus")
-        bus.attach(registry.root)
-        keeper = Stubborn("keeper")
-        keeper.init()
-        await keeper.start_candidate(bus)
-        await bus.terminate()
-        return keeper
-
-    keeper = asyncio.run(main())
+    keeper = asyncio.run(terminate_bus_under(Stubborn("keeper")))
     assert not keeper.is_inactive and keeper.provider is None
 
 
@@ -143,18 +144,8 @@ def test_failures_during_termination_are_logged_and_termination_goes_on(caplog):
         def will_terminate(self, provider, options):
             raise RuntimeError("will exploded")
 
-    async def main():
-        registry = Registry()
-        bus = Traced("bus")
-        bus.attach(registry.root)
-        broken = Broken("broken")
-        broken.init()
-        await broken.start_candidate(bus)
-        await bus.terminate()
-        return broken
-
     with caplog.at_level(logging.ERROR, "hwkit.service"):
-        broken = asyncio.run(main())
+        broken = asyncio.run(terminate_bus_under(Broken("broken")))
     assert broken.state is ServiceState.FREED and broken.provider is None
     assert "stop failed during termination" in caplog.text
     assert "will_terminate failed during termination" in caplog.text

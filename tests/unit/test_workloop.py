@@ -43,6 +43,14 @@ def wait_for(predicate, timeout=2.0):
         time.sleep(0.002)
 
 
+def enabled_interrupt(loop: WorkLoop, eventfd: int, action) -> InterruptEventSource:
+    """An interrupt source on `eventfd`, added to the loop and enabled."""
+    source = InterruptEventSource(None, action, eventfd)
+    loop.add_event_source(source)
+    source.enable()
+    return source
+
+
 def settle(loop: WorkLoop, seconds=0.03):
     """Let the loop run what is ready, then return."""
     time.sleep(seconds)
@@ -160,9 +168,7 @@ def test_interrupt_stays_masked_while_an_async_action_runs(loop, eventfd):
         if len(calls) == 1:
             await release.wait()
 
-    source = InterruptEventSource(None, action, eventfd)
-    loop.add_event_source(source)
-    source.enable()
+    enabled_interrupt(loop, eventfd, action)
     os.eventfd_write(eventfd, 1)
     wait_for(lambda: calls == [1])
     os.eventfd_write(eventfd, 3)
@@ -179,9 +185,7 @@ def test_failing_action_does_not_kill_the_source(loop, eventfd):
         calls.append(count)
         raise RuntimeError("driver bug")
 
-    source = InterruptEventSource(None, action, eventfd)
-    loop.add_event_source(source)
-    source.enable()
+    enabled_interrupt(loop, eventfd, action)
     os.eventfd_write(eventfd, 1)
     wait_for(lambda: calls == [1])
     os.eventfd_write(eventfd, 1)

@@ -235,27 +235,16 @@ def test_each_plug_gets_a_new_instance_and_republishing_does_not_double_bind():
     assert again.occupied == {"IODefaultMatchCategory": "Recorder"}
 
 
+def resource_personality(tag, resource):
+    """A hardware-less driver in its own category, waiting for `resource`."""
+    table = {"IOProviderClass": "IOResources", "IOResourceMatch": resource, "Tag": tag,
+             "IOMatchCategory": tag}  # fmt: skip
+    return personality(table, name=tag, io_class=REC)
+
+
 def test_resource_drivers_start_when_the_resource_is_published():
-    waits = personality(
-        {
-            "IOProviderClass": "IOResources",
-            "IOResourceMatch": "firmware",
-            "Tag": "Waits",
-            "IOMatchCategory": "Waits",
-        },
-        name="Waits",
-        io_class=REC,
-    )
-    now = personality(
-        {
-            "IOProviderClass": "IOResources",
-            "IOResourceMatch": "IOKit",
-            "Tag": "Now",
-            "IOMatchCategory": "Now",
-        },
-        name="Now",
-        io_class=REC,
-    )
+    waits = resource_personality("Waits", "firmware")
+    now = resource_personality("Now", "IOKit")
     on_device = usb_personality("OnDevice", IOResourceMatch="firmware")
 
     async def main():
