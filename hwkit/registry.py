@@ -239,8 +239,8 @@ class RegistryEntry:
             if parent in self._parents.get(plane, []):
                 self._parents[plane].remove(parent)
                 parent._children[plane].remove(self)
-            if self.registry is not None and not any(self._parents.values()):
-                self.registry._forget(self)
+            if self.registry is not None:
+                self.registry._forget_unreachable(self)
 
     def parent(self, plane: str = SERVICE_PLANE) -> RegistryEntry | None:
         """The first parent in `plane`, or None."""
@@ -349,8 +349,25 @@ class Registry:
             item.registry = self
             self._entries[item.entry_id] = item
 
-    def _forget(self, entry: RegistryEntry) -> None:
-        self._entries.pop(entry.entry_id, None)
+    def _forget_unreachable(self, entry: RegistryEntry) -> None:
+        """Drop `entry` and its subtree from the id index if the root no longer reaches them."""
+        for item in [entry, *entry.descendants(SERVICE_PLANE), *entry.descendants(POWER_PLANE)]:
+            if not self._reaches_root(item):
+                self._entries.pop(item.entry_id, None)
+
+    def _reaches_root(self, entry: RegistryEntry) -> bool:
+        seen: set[int] = set()
+        stack = [entry]
+        while stack:
+            current = stack.pop()
+            if current is self.root:
+                return True
+            if current.entry_id in seen:
+                continue
+            seen.add(current.entry_id)
+            for plane in PLANES:
+                stack.extend(current.parents(plane))
+        return False
 
     def notify(self, event: str, entry: RegistryEntry) -> None:
         """Tell every observer about `event` on `entry`."""
@@ -425,6 +442,8 @@ class Registry:
         """The snapshot as JSON text (data properties as ``{"$data": base64}``)."""
         return json.dumps(to_json(self.snapshot(plane, root)), indent=2, sort_keys=True)
 
-    def snapshot_plist(self, plane: str = SERVICE_PLANE, root: RegistryEntry | None = None) -> bytes:
+    def snapshot_plist(
+        self, plane: str = SERVICE_PLANE, root: RegistryEntry | None = None
+    ) -> bytes:
         """The snapshot as an XML plist (bytes), as ``ioreg -a`` gives."""
         return plistlib.dumps(self.snapshot(plane, root), sort_keys=True)

@@ -209,10 +209,15 @@ class WorkLoop:
     def close(self) -> None:
         """Remove every source, stop the loop thread and fail calls still waiting.
 
-        Idempotent. Do not call it from the loop's own thread when it owns one.
+        Idempotent.
+
+        Raises:
+            BadArgument: called on the loop's own thread (it would wait for itself).
         """
         if self._closed:
             return
+        if self._thread is not None and self.in_loop_thread():
+            raise BadArgument(f"work loop {self.name!r} cannot close itself from its own thread")
         for source in list(self._sources):
             self.remove_event_source(source)
         self._closed = True

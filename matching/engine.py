@@ -12,7 +12,8 @@ runs xnu's ``probeCandidates`` for it:
    order until one ``start()`` succeeds. A failed start gets no ``stop``; the instance
    is detached and freed and the next one is tried. Every instance that does not end
    up running is freed. The winner's ``IOProbeScore``, ``IOMatchCategory`` and
-   ``IONameMatched`` properties record how it won.
+   ``IONameMatched`` properties record how it won, and its personality's
+   ``IOProviderMergeProperties`` are merged into the nub's properties.
 
 Resources: a personality that failed only on ``IOResourceMatch`` is retried when
 the resource is published (I/O Kit makes the driver wait instead).
@@ -135,11 +136,16 @@ class MatchingEngine:
         personality = candidate.personality
         try:
             instance = personality.resolve_class()()
-        except HwkitError as exc:
-            logger.error("%s", exc)
-            candidate.probe, candidate.started, candidate.start_problem = "failed", False, str(exc)
+            initialised = instance.init(personality.driver_properties())
+        except Exception as exc:
+            problem = str(exc) if isinstance(exc, HwkitError) else (
+                f"{personality.file}: personality {personality.name!r}: cannot create "
+                f"{personality.io_class}: {type(exc).__name__}: {exc}"
+            )  # fmt: skip
+            logger.error("%s", problem)
+            candidate.probe, candidate.started, candidate.start_problem = "failed", False, problem
             return None
-        if not instance.init(personality.driver_properties()):
+        if not initialised:
             candidate.probe = "declined"
             instance.free()
             return None
@@ -170,6 +176,9 @@ class MatchingEngine:
             if await instance.start_candidate(nub):
                 candidate.started = True
                 taken.add(category)
+                merge = candidate.personality.table.get("IOProviderMergeProperties", {})
+                for key, value in merge.items():
+                    nub.set_property(key, value)
                 self.registry.notify("matched", instance)
             else:
                 candidate.started = False

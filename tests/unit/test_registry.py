@@ -162,3 +162,15 @@ def test_observers_hear_events(tree):
     registry.observers.append(lambda event, entry: heard.append((event, entry)))
     device.register_service()
     assert heard == [("published", device)]
+
+
+def test_detaching_a_subtree_forgets_all_of_it_unless_still_reachable(tree):
+    registry, bridge, device, port = tree
+    port.attach_to_parent(registry.root, POWER_PLANE)
+    device.detach_from_parent(bridge)
+    with pytest.raises(NotFoundError):
+        registry.entry(device.entry_id)
+    assert registry.entry(port.entry_id) is port  # still reachable through the power plane
+    port.detach_from_parent(registry.root, POWER_PLANE)
+    with pytest.raises(NotFoundError):
+        registry.entry(port.entry_id)

@@ -421,3 +421,8 @@ def test_gate_without_action_or_loop():
         work_loop.add_event_source(gate)
         with pytest.raises(BadArgument, match="no action"):
             gate.run_action()
+
+
+def test_a_loop_cannot_close_itself(loop):
+    with pytest.raises(BadArgument, match="cannot close itself"):
+        loop.run_sync(loop.close)

@@ -82,3 +82,10 @@ class Composite(Recorder):
         child.attach(self)
         child.register_service()
         return ok
+
+
+class NeedsArguments(Recorder):
+    """A driver written against the rules: its constructor takes arguments."""
+
+    def __init__(self, required: int) -> None:
+        super().__init__()

@@ -305,3 +305,20 @@ def test_terminating_the_nub_stops_and_frees_the_driver():
     nub = asyncio.run(main())
     assert verbs("Drv") == ["stop", "detach", "free"]
     assert nub.clients() == []
+
+
+def test_a_class_that_cannot_be_created_fails_over():
+    result, nub = run(
+        [
+            usb_personality(
+                "NeedsArgs",
+                ("idVendor", "idProduct", "bcdDevice"),
+                io_class="tests.unit.matching.drivers.NeedsArguments",
+            ),
+            usb_personality("Works", IOProviderMergeProperties={"HWBoundBy": "Works"}),
+        ]
+    )
+    failed = next(c for c in result.candidates if c.personality.name == "NeedsArgs")
+    assert "cannot create tests.unit.matching.drivers.NeedsArguments: TypeError" in failed.reason
+    assert [c.tag for c in nub.clients()] == ["Works"]
+    assert nub.get_property("HWBoundBy") == "Works"
