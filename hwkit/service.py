@@ -99,7 +99,10 @@ class Service(RegistryEntry):
     ``ioclass`` only to publish an I/O Kit class name (families do for their nubs).
 
     Threading: lifecycle methods run on the matching engine's loop, one at a time for
-    a given service; nothing here is safe to call from two threads at once.
+    a given service; nothing here is safe to call from two threads at once. Event
+    sources run on :meth:`get_work_loop`, which may be another thread (as in I/O Kit,
+    where ``start`` runs on the matching thread): touch state shared with them through
+    a :class:`~hwkit.workloop.CommandGate`.
     """
 
     ioclass: ClassVar[str] = "IOService"
@@ -118,6 +121,7 @@ class Service(RegistryEntry):
         self._started = False
         self._interest: list[InterestHandler] = []
         self._work_loop: WorkLoop | None = None
+        self._owns_work_loop = False
 
     def _set_state(self, state: ServiceState) -> None:
         self.log.info("%s -> %s", self.state.value, state.value)
@@ -167,8 +171,14 @@ class Service(RegistryEntry):
         return None
 
     def free(self) -> None:
-        """Release what the instance holds; the last call it gets."""
+        """Release what the instance holds; the last call it gets.
+
+        Closes the work loop :meth:`get_work_loop` made for this service, if any.
+        """
         self._interest.clear()
+        if self._owns_work_loop and self._work_loop is not None:
+            self._work_loop.close()
+            self._work_loop = None
         if self.registry is not None:
             self.registry.notify("freed", self)
         self._set_state(ServiceState.FREED)
@@ -251,16 +261,25 @@ class Service(RegistryEntry):
         """True between a successful start and stop."""
         return self._started
 
-    def get_work_loop(self) -> WorkLoop | None:
-        """The work loop this service runs on: its own, else its provider's.
+    def get_work_loop(self) -> WorkLoop:
+        """The work loop this service runs its event sources on.
 
-        Drivers that take interrupts usually make their own (``use_work_loop``).
+        Its own if it has one; else the nearest provider's (I/O Kit's default); else
+        the registry's; else a dedicated loop is made for this service (on a thread of
+        its own) and closed when the service is freed.
         """
+        found = self._inherited_work_loop()
+        if found is None:
+            found = self._work_loop = WorkLoop(self.name)
+            self._owns_work_loop = True
+        return found
+
+    def _inherited_work_loop(self) -> WorkLoop | None:
         if self._work_loop is not None:
             return self._work_loop
         provider = self.provider
         if provider is not None:
-            return provider.get_work_loop()
+            return provider._inherited_work_loop()
         return self.registry.work_loop if self.registry is not None else None
 
     def use_work_loop(self, work_loop: WorkLoop | None) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hwkit.errors import BadArgument
 from hwkit.registry import Registry
 from hwkit.service import Message, Nub, Resources, Service, ServiceState
+from hwkit.workloop import WorkLoop
 
 LOG: list[tuple[str, str, str]] = []
 
@@ -233,17 +234,27 @@ def test_register_service_after_termination_is_refused():
 
 def test_work_loop_is_inherited_from_the_provider():
     registry = Registry()
-    sentinel = object()
-    registry.work_loop = sentinel
+    with WorkLoop("registry") as shared, WorkLoop("own") as own:
+        registry.work_loop = shared
+        nub = Nub("IOPCIDevice", "x")
+        nub.attach(registry.root)
+        driver = Service("d")
+        driver.attach(nub)
+        assert driver.get_work_loop() is shared
+        nub.use_work_loop(own)
+        assert driver.get_work_loop() is own
+
+
+def test_a_driver_without_a_loop_above_gets_its_own_until_freed():
     nub = Nub("IOPCIDevice", "x")
-    nub.attach(registry.root)
     driver = Service("d")
     driver.attach(nub)
-    assert driver.get_work_loop() is sentinel
-    own = object()
-    nub.use_work_loop(own)  # type: ignore[arg-type]
-    assert driver.get_work_loop() is own
-    assert Service("alone").get_work_loop() is None
+    work_loop = driver.get_work_loop()
+    assert driver.get_work_loop() is work_loop
+    assert work_loop.run_sync(lambda: 7) == 7
+    assert nub._inherited_work_loop() is None  # the driver's loop is not its provider's
+    driver.free()
+    assert work_loop.closed
 
 
 def test_resources_publish_and_rematch():
