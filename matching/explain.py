@@ -103,10 +103,16 @@ def format_nub(result: NubMatch, number: int, total: int) -> str:
     return "\n".join(lines)
 
 
-PASSIVE_NOTE = (
-    "Passive matching only: hwkit match does not import driver code, so probe() and start()\n"
-    "do not run here. A driver's probe() may still raise or lower its score, or decline."
-)
+PASSIVE_NOTE = """\
+How to read this: for each nub, every personality whose IOProviderClass is the nub's
+class (or a superclass) is a candidate. A candidate matches when all its keys match;
+its score is its family rule's score (USB: the key combination, e.g. idVendor+idProduct
+= 90000) plus its IOProbeScore. In each IOMatchCategory the highest score wins; a tie
+goes to the personality loaded first. For a candidate that did not match, "why not"
+names the first key that failed and the two values compared.
+
+Passive matching only: hwkit match does not import driver code, so probe() and start()
+do not run here. A driver's probe() may still raise or lower its score, or decline."""
 
 
 def format_summary(result: NubMatch) -> str:

@@ -45,6 +45,9 @@ KEYS: dict[str, tuple[tuple[int, ...], int]] = {
     "IOPCIClassMatch": ((0x08,), 0xFFFFFF00),
 }
 
+#: What each register holds, for explanations.
+REGISTER_NAMES = {0x00: "device|vendor", 0x2C: "subsystem|subvendor", 0x08: "class|revision"}
+
 #: Nub properties, their widths in bits, and the register each goes into.
 NUB_FIELDS = {
     "vendor-id": 16,
@@ -138,7 +141,10 @@ class PciKey:
         for reg in self.registers:
             if any(entry.fits(registers[reg]) for entry in self.entries):
                 return None
-        got = ", ".join(f"config {reg:#04x} = {registers[reg]:#010x}" for reg in self.registers)
+        got = ", ".join(
+            f"config {reg:#04x} ({REGISTER_NAMES[reg]}) = {registers[reg]:#010x}"
+            for reg in self.registers
+        )
         return Failure(self.key, wanted, got)
 
     def index_keys(self) -> frozenset[tuple[str, int]] | None:

@@ -48,8 +48,8 @@ def test_passive_explanation_reads_top_to_bottom():
     assert "First                        score 0        WINNER of IODefaultMatchCategory" in text
     assert "matched, but lost IODefaultMatchCategory to First on a tie (listed earlier)" in text
     assert (
-        "why not: IOPCIMatch: personality wants 0x10d38086&0xffffffff, nub has config 0x00 = "
-        "0x100e8086, config 0x2c = 0x11001af4"
+        "why not: IOPCIMatch: personality wants 0x10d38086&0xffffffff, nub has config 0x00 "
+        "(device|vendor) = 0x100e8086, config 0x2c (subsystem|subvendor) = 0x11001af4"
     ) in text
     assert "score from: PCI IOPCIMatch (0) + IOProbeScore 0" in text
     assert (

@@ -106,7 +106,7 @@ def test_keys_and_together():
     found = failure(p, nub("IOPCIDevice", {**E1000, "subsystem-id": 0x1101}))
     assert found is not None and found.key == "IOPCISecondaryMatch"
     assert found.wanted == "0x11001af4&0xffffffff"
-    assert found.got == "config 0x2c = 0x11011af4"
+    assert found.got == "config 0x2c (subsystem|subvendor) = 0x11011af4"
 
 
 def test_failure_names_both_registers_for_iopcimatch():
@@ -114,7 +114,8 @@ def test_failure_names_both_registers_for_iopcimatch():
     found = failure(p, nub("IOPCIDevice", EDU))
     assert str(found) == (
         "IOPCIMatch: personality wants 0xdeadbeef&0xffff0000, "
-        "nub has config 0x00 = 0x11e81234, config 0x2c = 0x11001af4"
+        "nub has config 0x00 (device|vendor) = 0x11e81234, "
+        "config 0x2c (subsystem|subvendor) = 0x11001af4"
     )
 
 
