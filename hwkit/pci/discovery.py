@@ -321,7 +321,8 @@ def vfio_readiness(
             f"IOMMU group {fn.iommu_group} is not viable: {', '.join(blockers)} (unbind "
             "them or bind them to vfio-pci too)"
         )
-    if fn.iommu_group is not None and not (Path(dev_root) / "vfio" / str(fn.iommu_group)).exists():
+    node = Path(dev_root) / "vfio" / str(fn.iommu_group)
+    if fn.driver == "vfio-pci" and fn.iommu_group is not None and not node.exists():
         reasons.append(f"/dev/vfio/{fn.iommu_group} does not exist (yet)")
     return VfioReadiness(not reasons, not blockers, tuple(reasons), tuple(commands))
 

@@ -186,8 +186,10 @@ def read_device(path: Path) -> USBDeviceInfo:
         error = f"cannot read {path / 'descriptors'}: {exc.strerror or exc}"
     except DescriptorError as exc:
         error = f"malformed descriptors in {path / 'descriptors'}: {exc}"
+    devpath = (_text(path / "devpath") or "0").strip()
     interfaces = []
-    for child in sorted(path.glob(f"{path.name}:*")):
+    # Interfaces are named after the port path: a root hub "usb1" has "1-0:1.0".
+    for child in sorted(path.glob(f"{busnum}-{devpath}:*")):
         try:
             interfaces.append(read_interface(child))
         except NotFoundError:
@@ -198,7 +200,7 @@ def read_device(path: Path) -> USBDeviceInfo:
         sysfs_path=path,
         busnum=busnum,
         devnum=devnum or 0,
-        devpath=(_text(path / "devpath") or "0").strip(),
+        devpath=devpath,
         speed=(_text(path / "speed") or "").strip() or None,
         idVendor=vid,
         idProduct=pid,

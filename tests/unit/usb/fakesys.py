@@ -81,7 +81,7 @@ def add_usb_device(
     for intf in cfg.interfaces if cfg else ():
         if intf.bAlternateSetting:
             continue
-        i = d / f"{name}:{active}.{intf.bInterfaceNumber}"
+        i = d / f"{busnum}-{devpath}:{active}.{intf.bInterfaceNumber}"  # usb1 -> 1-0:1.0
         for key, fmt in (
             ("bInterfaceNumber", "02x"),
             ("bInterfaceClass", "02x"),

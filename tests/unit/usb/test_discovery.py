@@ -60,6 +60,8 @@ def test_root_hub(sysfs):
     (hub,) = discovery.find_devices("usb:1-0", sysfs)
     assert hub.name == "usb1" and hub.port_numbers == () and hub.location_id == 0x01000000
     assert hub.driver == "hub"
+    (intf,) = hub.interfaces  # named after the port path, not "usb1"
+    assert (intf.name, intf.bInterfaceClass, intf.driver) == ("1-0:1.0", 9, "hub")
 
 
 def test_malformed_descriptors_are_reported_not_raised(sysfs):
