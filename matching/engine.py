@@ -61,6 +61,7 @@ class MatchingEngine:
         self._tasks: set[asyncio.Future[NubMatch]] = set()
         self._lock = threading.Lock()
         self._waiting: dict[int, Service] = {}
+        self._published: dict[int, Service] = {}
         #: The last outcome per nub id (the daemon's explain-match reads it).
         self.results: dict[int, NubMatch] = {}
         registry.publish_hook = self.schedule
@@ -95,6 +96,20 @@ class MatchingEngine:
         else:
             loop.call_soon_threadsafe(start)
 
+    def rematch_all(self, *_: object) -> None:
+        """Match every published, active nub again (after personalities were added).
+
+        I/O Kit starts matching when drivers are added to its catalogue; call this
+        from :meth:`~hwkit.matching.catalogue.Catalogue.watch`'s ``on_change``. Drivers
+        already running keep their categories; removing a personality does not stop
+        the drivers it started.
+        """
+        for nub in list(self._published.values()):
+            if nub.is_inactive or nub.registry is not self.registry:
+                self._published.pop(nub.entry_id, None)
+            else:
+                self.schedule(nub)
+
     async def wait_quiet(self) -> None:
         """Wait until no matching is queued or running (I/O Kit's ``waitQuiet``)."""
         while self._tasks:
@@ -106,6 +121,7 @@ class MatchingEngine:
         result = match_nub(self.catalogue, nub, registry=self.registry)
         if nub.is_inactive:
             return result
+        self._published[nub.entry_id] = nub
         self._note_waiting(nub)
         probed: list[tuple[Candidate, Service]] = []
         for candidate in result.ranked():

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hwkit.matching.catalogue import Catalogue
 from hwkit.matching.engine import MatchingEngine
 
 from hwkit.registry import Registry
 from hwkit.service import Nub
 from tests.unit.matching import drivers
-from tests.unit.matching.support import catalogue_of, personality
+from tests.unit.matching.support import catalogue_of, personality, write_plist
 
 REC = "tests.unit.matching.drivers.Recorder"
 USB = {
@@ -322,3 +323,24 @@ def test_a_class_that_cannot_be_created_fails_over():
     assert "cannot create tests.unit.matching.drivers.NeedsArguments: TypeError" in failed.reason
     assert [c.tag for c in nub.clients()] == ["Works"]
     assert nub.get_property("HWBoundBy") == "Works"
+
+
+def test_personalities_dropped_in_later_match_published_nubs(tmp_path):
+    async def main():
+        registry = Registry()
+        catalogue = Catalogue.load([tmp_path])
+        engine = MatchingEngine(registry, catalogue)
+        nub = Nub("IOUSBHostDevice", "a", USB)
+        nub.attach(registry.root)
+        nub.register_service()
+        await engine.wait_quiet()
+        before = list(nub.clients())
+        table = {"IOClass": REC, "IOProviderClass": "IOUSBHostDevice", "Tag": "Late",
+                 "idVendor": USB["idVendor"], "idProduct": USB["idProduct"]}  # fmt: skip
+        write_plist(tmp_path / "late.plist", {"Late": table})
+        engine.rematch_all(catalogue.rescan())
+        await engine.wait_quiet()
+        return before, nub.clients()
+
+    before, after = asyncio.run(main())
+    assert before == [] and [c.tag for c in after] == ["Late"]

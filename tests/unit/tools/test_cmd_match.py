@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import plistlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,23 @@ def test_a_bad_nubs_file_is_a_clear_error(capsys, tmp_path):
 def test_nubs_is_required(capsys):
     with pytest.raises(SystemExit):
         main(["match"])
+
+
+def test_match_never_imports_driver_code(capsys, tmp_path, monkeypatch):
+    (tmp_path / "hwkit_tripwire.py").write_text("raise SystemExit('driver code was imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plist = tmp_path / "p" / "trip.plist"
+    plist.parent.mkdir()
+    plist.write_bytes(
+        plistlib.dumps({"IOKitPersonalities": {"Trip": {
+            "IOClass": "hwkit_tripwire.Driver", "IOProviderClass": "IOPCIDevice",
+            "IOPCIPrimaryMatch": "0x11e81234"}}})
+    )  # fmt: skip
+    status = main(["match", "--json", "--nubs", str(DATA / "nubs.json"), "--personalities",
+                   str(plist.parent)])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert {n["name"]: n["winners"] for n in doc["nubs"]}["0000:00:03.0"] == {
+        "IODefaultMatchCategory": "Trip"
+    }
+    assert "hwkit_tripwire" not in sys.modules
