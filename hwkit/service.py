@@ -39,7 +39,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from hwkit.errors import BadArgument
 from hwkit.registry import SERVICE_PLANE, RegistryEntry, known_class_chain
@@ -87,7 +87,7 @@ class _PathLogger(logging.LoggerAdapter):
     """Prefix every line with the service's registry path, as SPDK prefixes controllers."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        service: Service = self.extra["service"]  # type: ignore[index]
+        service = cast(Service, self.extra["service"])  # type: ignore[index]
         return f"{service.path()} ({service.class_name}): {msg}", kwargs
 
 
@@ -139,13 +139,13 @@ class Service(RegistryEntry):
         self._set_state(ServiceState.INITIALIZED)
         return True
 
-    def attach(self, provider: Service) -> bool:
+    def attach(self, provider: RegistryEntry) -> bool:
         """Become a client of `provider` in the service plane."""
         attached = self.attach_to_parent(provider, SERVICE_PLANE)
         self.log.debug("attached to %s", provider.path())
         return attached
 
-    def detach(self, provider: Service) -> None:
+    def detach(self, provider: RegistryEntry) -> None:
         """Stop being a client of `provider`."""
         self.log.debug("detached from %s", provider.path())
         self.detach_from_parent(provider, SERVICE_PLANE)

@@ -242,7 +242,7 @@ def _copy_outcome(task: asyncio.Future[Any], future: concurrent.futures.Future[A
     if task.cancelled():
         future.set_exception(ClosedResourceError("the call was cancelled"))
     elif task.exception() is not None:
-        future.set_exception(task.exception())  # type: ignore[arg-type]
+        future.set_exception(task.exception())
     else:
         future.set_result(task.result())
 

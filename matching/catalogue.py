@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from hwkit.matching.context import MatchContext
 from hwkit.matching.personality import Personality, Rejection, load_file
@@ -37,6 +38,7 @@ from hwkit.registry import RegistryEntry
 from hwkit.workloop import TimerEventSource, WorkLoop
 
 logger = logging.getLogger("hwkit.matching")
+_K = TypeVar("_K")
 
 SYSTEM_FOLDERS = (Path("/usr/lib/hwkit/drivers"), Path("/etc/hwkit/drivers"))
 
@@ -155,9 +157,9 @@ class Catalogue:
         if not gone:
             return
         self.personalities = [p for p in self.personalities if id(p) not in gone]
-        for index in (self._by_class, self._by_key, self._unindexed):
-            for key, items in index.items():
-                index[key] = [p for p in items if id(p) not in gone]
+        self._by_class = _without(self._by_class, gone)
+        self._by_key = _without(self._by_key, gone)
+        self._unindexed = _without(self._unindexed, gone)
 
     def add(self, personalities: Iterable[Personality]) -> None:
         """Add personalities (after every one already in), indexing them."""
@@ -227,6 +229,10 @@ class Catalogue:
         work_loop.add_event_source(timer)
         timer.set_timeout(interval)
         return timer
+
+
+def _without(index: dict[_K, list[Personality]], gone: set[int]) -> dict[_K, list[Personality]]:
+    return {key: [p for p in items if id(p) not in gone] for key, items in index.items()}
 
 
 def _seq(personality: Personality) -> int:

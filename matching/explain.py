@@ -81,9 +81,9 @@ def format_nub(result: NubMatch, number: int, total: int) -> str:
         lines.append(f"  {count} this class (or a superclass) as IOProviderClass, best first:")
     for i, candidate in enumerate(ranked, 1):
         score = candidate.final_score
-        shown = f"score {score}" if score is not None and candidate.failure is None else "       -"
+        label = f"score {score}" if score is not None and candidate.failure is None else "       -"
         lines.append(
-            f"  {i:>3}. {candidate.personality.name:<28} {shown:<14} {_verdict(candidate, result)}"
+            f"  {i:>3}. {candidate.personality.name:<28} {label:<14} {_verdict(candidate, result)}"
         )
         lines.append(f"       file: {candidate.personality.file}")
         if candidate.reason is not None:

@@ -52,7 +52,9 @@ def _item(raw: Any, index: int, where: str) -> tuple[str, str, dict, int | None]
             f"{where}: 'parent' must be null or the index of an earlier nub (0..{index - 1}),"
             f" not {parent!r}"
         )
-    return name, cls, from_json(props, f"{where}: properties"), parent
+    checked = from_json(props, f"{where}: properties")
+    assert isinstance(checked, dict)
+    return name, cls, checked, parent
 
 
 def build_nubs(

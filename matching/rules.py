@@ -248,7 +248,7 @@ def _simple_generic(table: Mapping[str, Any], errors: list[tuple[str, str]]) -> 
             errors.append((key, f"must be {'a <string>' if kind is str else 'an <integer>'}"))
             continue
         if key == "IOPathMatch":
-            value = _normal_path(value)
+            value = _normal_path(str(value))
         tests.append(_equals_test(key, value, read))
     return tests
 
