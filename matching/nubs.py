@@ -8,9 +8,9 @@ A nubs file is a JSON list; each item describes one nub::
 
 ``class`` is an I/O Kit class name (``IOUSBHostDevice``, ``IOUSBHostInterface`` or
 their aliases ``IOUSBDevice`` / ``IOUSBInterface``, ``IOPCIDevice``,
-``IOSerialStreamSync``, ``IOResources``); ``parent`` is the index of an *earlier* item
-or null (attached under the registry root). Integer properties are JSON numbers; data
-is ``{"$data": "<base64>"}``. An ``IOResources`` item does not make a second
+``IOSerialStreamSync``, ``IOResources``); ``parent`` is the index of another item
+(cycles are refused) or null (attached under the registry root). Integer properties
+are JSON numbers; data is ``{"$data": "<base64>"}``. An ``IOResources`` item does not make a second
 IOResources nub: its properties are published on the registry's own one.
 
 ``hwkit probe`` writes these files from live devices; ``hwkit match --nubs`` reads them.
@@ -30,7 +30,7 @@ from hwkit.service import Nub, Service
 ITEM_KEYS = {"name", "class", "properties", "parent"}
 
 
-def _item(raw: Any, index: int, where: str) -> tuple[str, str, dict, int | None]:
+def _item(raw: Any, count: int, where: str) -> tuple[str, str, dict, int | None]:
     if not isinstance(raw, dict):
         raise BadArgument(f"{where}: expected an object, got {type(raw).__name__}")
     unknown = set(raw) - ITEM_KEYS
@@ -46,11 +46,10 @@ def _item(raw: Any, index: int, where: str) -> tuple[str, str, dict, int | None]
         raise BadArgument(f"{where}: 'properties' must be an object")
     parent = raw.get("parent")
     if parent is not None and (
-        not isinstance(parent, int) or isinstance(parent, bool) or not 0 <= parent < index
+        not isinstance(parent, int) or isinstance(parent, bool) or not 0 <= parent < count
     ):
         raise BadArgument(
-            f"{where}: 'parent' must be null or the index of an earlier nub (0..{index - 1}),"
-            f" not {parent!r}"
+            f"{where}: 'parent' must be null or the index of a nub (0..{count - 1}), not {parent!r}"
         )
     checked = from_json(props, f"{where}: properties")
     assert isinstance(checked, dict)
@@ -72,20 +71,27 @@ def build_nubs(
         raise BadArgument(f"{source}: expected a JSON list of nubs, got {type(items).__name__}")
     registry = registry or Registry()
     nubs: list[Service] = []
+    parents: list[int | None] = []
     for index, raw in enumerate(items):
         where = f"{source}: nub {index}"
-        name, cls, props, parent = _item(raw, index, where)
+        name, cls, props, parent = _item(raw, len(items), where)
+        parents.append(parent)
         if canonical_class(cls) == "IOResources":
             for key, value in props.items():
                 registry.resources.set_property(key, value)
             nubs.append(registry.resources)
             continue
         try:
-            nub = Nub(cls, name, props)
+            nubs.append(Nub(cls, name, props))
         except (NotFoundError, BadArgument) as exc:
             raise BadArgument(f"{where} ({name!r}): {exc}") from None
-        nub.attach(nubs[parent] if parent is not None else registry.root)
-        nubs.append(nub)
+    for index, (nub, parent) in enumerate(zip(nubs, parents, strict=True)):
+        if nub is registry.resources:
+            continue
+        try:
+            nub.attach(nubs[parent] if parent is not None else registry.root)
+        except BadArgument as exc:
+            raise BadArgument(f"{source}: nub {index} ({nub.name!r}): 'parent': {exc}") from None
     return registry, nubs
 
 

@@ -59,8 +59,16 @@ def test_build_and_round_trip():
             [{"name": "x", "class": "IOPCIDevce"}],
             "nub 0 \\('x'\\): class 'IOPCIDevce' is not a known",
         ),
-        ([{"name": "x", "class": "IOPCIDevice", "parent": 0}], "earlier nub"),
-        ([{"name": "x", "class": "IOPCIDevice", "parent": True}], "earlier nub"),
+        ([{"name": "x", "class": "IOPCIDevice", "parent": 0}], "'parent': attaching .* cycle"),
+        ([{"name": "x", "class": "IOPCIDevice", "parent": 1}], "index of a nub \\(0..0\\)"),
+        ([{"name": "x", "class": "IOPCIDevice", "parent": True}], "index of a nub"),
+        (
+            [
+                {"name": "a", "class": "IOPCIDevice", "parent": 1},
+                {"name": "b", "class": "IOPCIDevice", "parent": 0},
+            ],
+            "nub 1 \\('b'\\): 'parent': attaching .* cycle",
+        ),
         (
             [{"name": "x", "class": "IOPCIDevice", "properties": []}],
             "'properties' must be an object",
@@ -73,6 +81,15 @@ def test_build_and_round_trip():
 def test_bad_items_name_the_nub_and_field(items, message):
     with pytest.raises(BadArgument, match=message):
         build_nubs(items, "f.json")
+
+
+def test_parents_may_come_after_their_children():
+    registry, (child, _bridge) = build_nubs(
+        [{"name": "fn", "class": "IOPCIDevice", "parent": 1},
+         {"name": "bridge", "class": "IOPCIDevice", "parent": None}]
+    )  # fmt: skip
+    assert child.path() == "IOService:/bridge/fn"
+    assert registry.entry(child.entry_id) is child
 
 
 def test_load_nubs_file_errors(tmp_path):
