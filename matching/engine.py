@@ -29,7 +29,13 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from hwkit.matching.matcher import Candidate, NubMatch, choose_winners, match_nub
+from hwkit.matching.matcher import (
+    Candidate,
+    NubMatch,
+    choose_winners,
+    match_nub,
+    occupied_categories,
+)
 
 from hwkit.errors import HwkitError
 from hwkit.service import Resources, Service
@@ -62,6 +68,7 @@ class MatchingEngine:
         self._lock = threading.Lock()
         self._waiting: dict[int, Service] = {}
         self._published: dict[int, Service] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
         #: The last outcome per nub id (the daemon's explain-match reads it).
         self.results: dict[int, NubMatch] = {}
         registry.publish_hook = self.schedule
@@ -117,7 +124,17 @@ class MatchingEngine:
             await asyncio.sleep(0)
 
     async def publish(self, nub: Service) -> NubMatch:
-        """Match, probe and start drivers for `nub` now; return the full outcome."""
+        """Match, probe and start drivers for `nub` now; return the full outcome.
+
+        Matching runs for one nub at a time (I/O Kit holds the nub's arbitration
+        lock), so two publications of the same nub never bind two drivers in one
+        category.
+        """
+        lock = self._locks.setdefault(nub.entry_id, asyncio.Lock())
+        async with lock:
+            return await self._publish(nub)
+
+    async def _publish(self, nub: Service) -> NubMatch:
         result = match_nub(self.catalogue, nub, registry=self.registry)
         if nub.is_inactive:
             return result
@@ -180,6 +197,7 @@ class MatchingEngine:
         taken = set(result.occupied)
         for candidate, instance in probed:
             category = candidate.personality.category
+            taken |= set(occupied_categories(nub))  # a driver started by other means
             if category in taken or nub.is_inactive:
                 candidate.started = False
                 candidate.start_problem = f"category {category!r} was taken by a better candidate"

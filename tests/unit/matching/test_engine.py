@@ -344,3 +344,18 @@ def test_personalities_dropped_in_later_match_published_nubs(tmp_path):
 
     before, after = asyncio.run(main())
     assert before == [] and [c.tag for c in after] == ["Late"]
+
+
+def test_concurrent_publications_of_one_nub_bind_one_driver():
+    p = usb_personality("Slow", io_class="tests.unit.matching.drivers.AsyncRecorder")
+
+    async def main():
+        registry = Registry()
+        engine = MatchingEngine(registry, catalogue_of(p))
+        nub = Nub("IOUSBHostDevice", "a", USB)
+        nub.attach(registry.root)
+        await asyncio.gather(engine.publish(nub), engine.publish(nub), engine.publish(nub))
+        return nub
+
+    nub = asyncio.run(main())
+    assert [c.tag for c in nub.clients()] == ["Slow"]
