@@ -333,3 +333,43 @@ def test_mutated_real_config_spaces_raise_only_descriptor_errors(base, edits, st
 def test_arbitrary_dump_text_raises_only_descriptor_errors(text):
     with contextlib.suppress(DescriptorError):
         c.load_dump(("00:03.0 X\n" + text).encode())
+
+
+def _lab(name: str) -> c.ConfigSpace:
+    (fn,) = c.load_dump((DATA / f"lab-{name}.lspci-xxxx").read_bytes())
+    assert len(fn.data) in (256, 4096)  # conventional PCI (edu) has 256
+    return c.parse_config_space(fn.data, strict=True)
+
+
+def test_lab_edu():
+    cs = _lab("edu-00-04.0")
+    assert (cs.header.vendor_id, cs.header.device_id, cs.header.class_code) == (
+        0x1234,
+        0x11E8,
+        0xFF,
+    )
+    assert [(x.id, x.offset) for x in cs.capabilities] == [(0x05, 0x40)]
+    assert cs.capability(CapId.MSI).fields["is_64bit"]
+    (bar,) = cs.bars
+    assert (bar.kind, bar.is_64bit, bar.address) == ("memory", False, 0xFE600000)
+
+
+def test_lab_nvme():
+    cs = _lab("nvme-00-05.0")
+    assert cs.header.class_code == 0x010802
+    assert [(x.id, x.offset) for x in cs.capabilities] == [(0x11, 0x40), (0x10, 0x80), (0x01, 0x60)]
+    assert cs.capability(CapId.MSI_X).fields["table_size"] == 65
+    assert cs.capability(CapId.PCI_EXPRESS).fields["device_port_type"] == 9  # RCiEP
+    assert cs.extended_capabilities == ()
+
+
+def test_lab_pcie_root_port():
+    cs = _lab("pcie-root-port-00-06.0")
+    assert cs.header.layout == c.HeaderLayout.PCI_BRIDGE and cs.header.secondary_bus == 1
+    pcie = cs.capability(CapId.PCI_EXPRESS).fields
+    assert pcie["device_port_type_name"] == "Root Port" and pcie["slot_implemented"]
+    assert pcie["slot_capabilities"]["hot_plug_capable"]
+    assert [(x.id, x.offset, x.version) for x in cs.extended_capabilities] == [
+        (ExtCapId.AER, 0x100, 2),
+        (ExtCapId.ACS, 0x148, 1),
+    ]
