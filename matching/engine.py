@@ -72,6 +72,13 @@ class MatchingEngine:
         #: The last outcome per nub id (the daemon's explain-match reads it).
         self.results: dict[int, NubMatch] = {}
         registry.publish_hook = self.schedule
+        registry.observers.append(self._observe)
+
+    def _observe(self, event: str, entry: object) -> None:
+        """Forget a nub once it is freed (hot-plug churn must not grow the engine)."""
+        if event == "freed" and isinstance(entry, Service):
+            for table in (self._published, self._waiting, self._locks, self.results):
+                table.pop(entry.entry_id, None)
 
     def schedule(self, nub: Service) -> None:
         """Queue matching for `nub` on the engine's loop (from any thread)."""

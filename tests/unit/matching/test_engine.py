@@ -301,11 +301,12 @@ def test_terminating_the_nub_stops_and_frees_the_driver():
         await engine.publish(nub)
         drivers.LOG.clear()
         await nub.terminate()
-        return nub
+        return nub, engine
 
-    nub = asyncio.run(main())
+    nub, engine = asyncio.run(main())
     assert verbs("Drv") == ["stop", "detach", "free"]
     assert nub.clients() == []
+    assert engine.results == {} and engine._published == {} and engine._locks == {}
 
 
 def test_a_class_that_cannot_be_created_fails_over():
