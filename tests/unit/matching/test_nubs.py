@@ -6,6 +6,8 @@ import json
 
 import pytest
 from hwkit.matching.nubs import build_nubs, load_nubs, nubs_to_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwkit.errors import BadArgument, NotFoundError
 
@@ -103,3 +105,29 @@ def test_load_nubs_file_errors(tmp_path):
     good.write_text(json.dumps([{"name": "x", "class": "IOPCIDevice"}]))
     _registry, (nub,) = load_nubs(good)
     assert nub.name == "x"
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-(2**65), 2**65), st.floats(allow_nan=False),
+              st.text(max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=8,
+)  # fmt: skip
+items = st.fixed_dictionaries(
+    {"name": st.one_of(st.text(max_size=5), json_values),
+     "class": st.one_of(st.sampled_from(["IOPCIDevice", "IOUSBDevice", "IOResources", "X"]),
+                        json_values)},
+    optional={"properties": json_values, "parent": st.one_of(st.integers(-1, 4), json_values)},
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(json_values, st.lists(items, max_size=5)))
+def test_any_json_builds_nubs_or_says_why(data):
+    try:
+        registry, nubs = build_nubs(data, "fuzz.json")
+    except BadArgument as exc:
+        assert str(exc).startswith("fuzz.json: ")
+    else:
+        assert all(n.registry is registry for n in nubs)
