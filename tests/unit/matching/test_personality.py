@@ -218,7 +218,25 @@ values = st.recursive(
     max_leaves=10,
 )
 personality_tables = st.dictionaries(keys, values, max_size=8)
+VALID_BASES = [
+    GOOD,
+    {"IOClass": "a.B", "IOProviderClass": "IOUSBHostDevice", "idVendor": 1, "idProduct": 2},
+    {"IOClass": "a.B", "IOProviderClass": "IOUSBInterface", "bInterfaceClass": 2,
+     "bInterfaceSubClass": 2, "IOMatchCategory": "acm"},
+    {"IOClass": "a.B", "IOProviderClass": "IOResources", "IOResourceMatch": "IOKit",
+     "IOProbeScore": -5, "Custom": [1, b"x", {"k": True}]},
+    {"IOClass": "a.B", "IOProviderClass": "IOSerialStreamSync",
+     "IOPropertyMatch": {"IOTTYBaseName": "ttyUSB"}, "IOParentMatch": {"IONameMatch": "x"}},
+]  # fmt: skip
+mutated = st.tuples(
+    st.sampled_from(VALID_BASES),
+    st.dictionaries(keys, values, max_size=2),
+    st.lists(st.sampled_from(list(KNOWN_KEYS)), max_size=2),
+).map(lambda t: {k: v for k, v in {**t[0], **t[1]}.items() if k not in t[2]})
 documents = st.one_of(
+    st.dictionaries(st.text(max_size=5), mutated, min_size=1, max_size=3).map(
+        lambda ps: {"IOKitPersonalities": ps}
+    ),
     values,
     st.fixed_dictionaries(
         {
@@ -249,6 +267,7 @@ def test_parse_never_raises_and_explains_every_rejection(document):
             assert f"key {rejection.key!r}" in text
     for p in found:
         assert isinstance(p.passive_score, int)
+        assert p.table["IOClass"] and p.provider_class
 
 
 @settings(
