@@ -92,6 +92,7 @@ class USBDeviceInfo:
     manufacturer: str | None = None
     product: str | None = None
     serial: str | None = None
+    configuration: str | None = None  # the active configuration's iConfiguration string
     bConfigurationValue: int | None = None
     driver: str | None = None
     device: DeviceDescriptor | None = None
@@ -207,6 +208,7 @@ def read_device(path: Path) -> USBDeviceInfo:
         manufacturer=_text(path / "manufacturer"),
         product=_text(path / "product"),
         serial=_text(path / "serial"),
+        configuration=_text(path / "configuration") or None,
         bConfigurationValue=_int(path / "bConfigurationValue"),
         driver=_driver(path),
         device=device,

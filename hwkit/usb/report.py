@@ -83,6 +83,7 @@ def device_to_json(dev: USBDeviceInfo) -> dict[str, Any]:
         "manufacturer": dev.manufacturer,
         "product": dev.product,
         "serial": dev.serial,
+        "configuration": dev.configuration,
         "driver": dev.driver,
         "bConfigurationValue": dev.bConfigurationValue,
         "device": descriptor_to_json(dev.device) if dev.device else None,
@@ -214,7 +215,7 @@ def _write_configuration(w: _Writer, dev: USBDeviceInfo, config: d.Configuration
         20000,
     )
     w.title(2, f"Configuration Descriptor:{' (active)' if active else ''}")
-    _write_fields(w, 4, config, {})
+    _write_fields(w, 4, config, {"iConfiguration": dev.configuration or ""} if active else {})
     w.title(6, "Self Powered" if config.self_powered else "(Bus Powered)")
     if config.remote_wakeup:
         w.title(6, "Remote Wakeup")

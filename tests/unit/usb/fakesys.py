@@ -144,7 +144,12 @@ def add_keyboard(root: Path, name: str, devnum: int = 2) -> Path:
         [vectors.KEYBOARD_CONFIG],
         devnum=devnum,
         speed="12",
-        strings={"manufacturer": "QEMU", "product": "QEMU USB Keyboard", "serial": "68284"},
+        strings={
+            "manufacturer": "QEMU",
+            "product": "QEMU USB Keyboard",
+            "serial": "68284",
+            "configuration": "HID Keyboard",
+        },
         drivers={0: "usbhid"},
     )
 
