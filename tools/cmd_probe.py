@@ -4,6 +4,7 @@
     hwkit probe pci --dump FILE [ADDRESS]      # a saved lspci -x/-xxx/-xxxx dump
     hwkit probe pci --save-dump FILE           # write one, for a bug report
     hwkit probe [BUS] --nubs FILE              # the nubs matching would see, as JSON
+    hwkit probe [BUS] --match                  # and which personality each would get
 
 Nothing is opened: everything comes from sysfs (and /dev/serial). Unprivileged runs
 see only the first 64 bytes of PCI config space, and say so.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -165,20 +167,41 @@ def build_nubs(
     return nubs
 
 
-def _write_nubs(args: argparse.Namespace, buses: list[str], address: str | None) -> int:
-    functions = (
-        [v.function for v in _pci_views(args, address) if v.function] if "pci" in buses else []
-    )
-    devices = _usb_devices(args, address) if "usb" in buses else []
-    ports = _serial_ports(args, address) if "serial" in buses else []
-    nubs = build_nubs(functions, devices, ports)
-    text = json.dumps(nubs, indent=2) + "\n"
-    if args.nubs == "-":
-        sys.stdout.write(text)
-    else:
-        Path(args.nubs).write_text(text)
-        print(f"wrote {len(nubs)} nub(s) to {args.nubs}", file=sys.stderr)
-    return 0
+def match_summaries(
+    nubs: list[dict[str, Any]], personalities: list[str] | None = None, verbose: int = 0
+) -> dict[str, str]:
+    """Nub name -> one line saying which personality wins it, with what score.
+
+    The passive match of ``hwkit match`` on ``personalities`` (default: the usual
+    search path); no driver's ``probe()`` runs; ``hwkit probe --nubs F`` + ``hwkit match --explain
+    --nubs F`` says why.
+    """
+    # Imported here: probing works on a machine where matching cannot load.
+    from hwkit.matching.catalogue import Catalogue
+    from hwkit.matching.explain import format_summary
+    from hwkit.matching.matcher import match_nub
+    from hwkit.matching.nubs import build_nubs as registry_from_nubs
+
+    if not verbose:
+        logging.getLogger("hwkit.matching").setLevel(logging.ERROR)
+    catalogue = Catalogue.load(personalities)
+    registry, entries = registry_from_nubs(nubs, "hwkit probe")
+    return {
+        entry.name: format_summary(match_nub(catalogue, entry, registry=registry, explain=True))
+        for entry in entries
+    }
+
+
+def _add_matches(result: dict[str, list[Any]], matches: dict[str, str]) -> None:
+    """Put each nub's match line into the JSON object describing it."""
+    for item in result.get("pci", []):
+        item["match"] = matches.get(item["bdf"])
+    for item in result.get("usb", []):
+        item["match"] = matches.get(item["sysfs_name"])
+        for intf in item["interfaces"]:
+            intf["match"] = matches.get(intf["name"])
+    for item in result.get("serial", []):
+        item["match"] = matches.get(item["name"])
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -196,50 +219,84 @@ def _unprivileged_note(views: list[pci_report.FunctionView]) -> str | None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    buses, address = _split_target(args)
-    if args.nubs:
-        return _write_nubs(args, buses, address)
-    result: dict[str, list[Any]] = {}
+def _write_nubs(target: str, nubs: list[dict[str, Any]]) -> int:
+    text = json.dumps(nubs, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        Path(target).write_text(text)
+        print(f"wrote {len(nubs)} nub(s) to {target}", file=sys.stderr)
+    return 0
+
+
+def _save_dump(target: str, views: list[pci_report.FunctionView]) -> int:
+    dumped = [DumpedFunction(v.bdf, v.description or "", v.space.data) for v in views if v.space]
+    Path(target).write_text(format_lspci_dump(dumped))
+    print(f"wrote {len(dumped)} function(s) to {target}", file=sys.stderr)
+    return 0
+
+
+def _text(
+    args: argparse.Namespace,
+    buses: list[str],
+    found: tuple[list, list, list],
+    matches: dict[str, str],
+) -> list[str]:
+    devices, views, ports = found
     lines: list[str] = []
     if "usb" in buses:
-        devices = _usb_devices(args, address)
-        result["usb"] = [usb_report.device_to_json(d) for d in devices]
         lines.append(
             f"USB: {len(devices)} device(s)" if devices else "USB: no devices (no USB bus?)"
         )
         for dev in devices:
             lines += usb_report.format_device(dev, verbose=not args.brief)
     if "pci" in buses:
-        views = _pci_views(args, address)
-        if args.save_dump:
-            dumped = [
-                DumpedFunction(v.bdf, v.description or "", v.space.data) for v in views if v.space
-            ]
-            Path(args.save_dump).write_text(format_lspci_dump(dumped))
-            print(f"wrote {len(dumped)} function(s) to {args.save_dump}", file=sys.stderr)
-            return 0
-        result["pci"] = [pci_report.function_to_json(v) for v in views]
         lines.append(f"PCI: {len(views)} function(s)" + (f" from {args.dump}" if args.dump else ""))
         if note := _unprivileged_note(views):
             lines.append(f"Note: {note}")
         for view in views:
-            lines += (
-                pci_report.format_function(view)
-                if not args.brief
-                else pci_report.format_function(view)[:1]
-            )
+            text = pci_report.format_function(view)
+            lines += text[:1] if args.brief else text
     if "serial" in buses:
-        ports = _serial_ports(args, address)
-        result["serial"] = [serial_report.port_to_json(p) for p in ports]
         lines.append(f"Serial: {len(ports)} port(s)")
         for port in ports:
             lines += serial_report.format_port(port)
-    if args.json:
-        payload: Any = result[buses[0]] if len(buses) == 1 else result
-        print(json.dumps(payload, indent=2))
-    else:
-        print("\n".join(lines))
+    if matches:
+        lines.append("Matching (passive; hwkit match --explain says why):")
+        lines += [f"  {line}" for line in matches.values()]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    buses, address = _split_target(args)
+    devices = _usb_devices(args, address) if "usb" in buses else []
+    views = _pci_views(args, address) if "pci" in buses else []
+    ports = _serial_ports(args, address) if "serial" in buses else []
+    if args.save_dump:
+        return _save_dump(args.save_dump, views)
+    # A dump's functions become nubs too, so matching can be tried on a bug report's dump.
+    functions = [
+        v.function or pci.function_from_config(v.bdf, v.space.data) for v in views if v.space
+    ]
+    if args.nubs:
+        return _write_nubs(args.nubs, build_nubs(functions, devices, ports))
+    matches = {}
+    if args.match:
+        nubs = build_nubs(functions, devices, ports)
+        matches = match_summaries(nubs, args.personalities, args.verbose)
+    if not args.json:
+        print("\n".join(_text(args, buses, (devices, views, ports), matches)))
+        return 0
+    result: dict[str, list[Any]] = {}
+    if "usb" in buses:
+        result["usb"] = [usb_report.device_to_json(d) for d in devices]
+    if "pci" in buses:
+        result["pci"] = [pci_report.function_to_json(v) for v in views]
+    if "serial" in buses:
+        result["serial"] = [serial_report.port_to_json(p) for p in ports]
+    if matches:
+        _add_matches(result, matches)
+    print(json.dumps(result[buses[0]] if len(buses) == 1 else result, indent=2))
     return 0
 
 
@@ -265,6 +322,16 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--save-dump", metavar="FILE", help="write PCI config space as lspci -xxxx does")
     p.add_argument("--nubs", metavar="FILE", help="write the nubs as JSON ('-' for stdout)")
+    p.add_argument(
+        "--match", action="store_true", help="say which personality each device would get"
+    )
+    p.add_argument(
+        "--personalities",
+        action="extend",
+        nargs="+",
+        metavar="DIR",
+        help="with --match: personality folders or files (replace the default search path)",
+    )
     p.add_argument("--sysfs", type=Path, default=Path("/sys"), help=argparse.SUPPRESS)
     p.add_argument("--dev", type=Path, default=Path("/dev"), help=argparse.SUPPRESS)
     p.set_defaults(func=run)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hwkit.errors import BadArgument, DescriptorError, NotFoundError
-from hwkit.pci.config import Bar, ConfigSpace, normalize_bdf, parse_config_space
+from hwkit.pci.config import Bar, ConfigSpace, normalize_bdf, parse_config_space, parse_header
 
 SYSFS_ROOT = Path("/sys")
 DEV_ROOT = Path("/dev")
@@ -220,6 +220,27 @@ def read_function(path: Path, sysfs_root: Path = SYSFS_ROOT) -> PCIFunction:
         numa_node=int(numa) if numa and numa.lstrip("-").isdigit() else None,
         irq=int(irq) if irq and irq.isdigit() else None,
         config_error=error,
+    )
+
+
+def function_from_config(bdf: str, config: bytes) -> PCIFunction:
+    """A function known only from its config bytes (a saved dump): IDs from the header.
+
+    Raises:
+        DescriptorError: fewer than 64 bytes.
+    """
+    header = parse_header(config)
+    return PCIFunction(
+        bdf=bdf,
+        sysfs_path=Path(),
+        vendor_id=header.vendor_id,
+        device_id=header.device_id,
+        class_code=header.class_code,
+        revision=header.revision_id,
+        subsystem_vendor_id=header.subsystem_vendor_id,
+        subsystem_id=header.subsystem_id,
+        config=bytes(config),
+        config_size=len(config),
     )
 
 

@@ -319,7 +319,8 @@ def interface_properties(dev: USBDeviceInfo, intf: USBInterfaceInfo) -> dict[str
     """The properties of an ``IOUSBHostInterface`` nub.
 
     Besides the interface's own fields it carries the device's idVendor, idProduct,
-    bcdDevice and bConfigurationValue, which Apple's interface match keys combine.
+    bcdDevice and bConfigurationValue, which Apple's interface match keys combine, and
+    ``HWKernelDriver`` when a kernel driver holds the interface.
     """
     props: dict[str, object] = {"idVendor": dev.idVendor, "idProduct": dev.idProduct}
     if dev.device is not None:
@@ -338,4 +339,6 @@ def interface_properties(dev: USBDeviceInfo, intf: USBInterfaceInfo) -> dict[str
     )
     if intf.interface is not None:
         props["USB Interface Name"] = intf.interface
+    if intf.driver is not None:
+        props["HWKernelDriver"] = intf.driver  # matching leaves it alone unless told
     return props

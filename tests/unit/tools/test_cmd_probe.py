@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import plistlib
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,46 @@ def test_malformed_dump(capsys, machine, tmp_path):
     )
     _, err = probe(capsys, machine, "pci", "--dump", str(bad), status=1)
     assert "offset 0x20 where 0x10 was expected" in err
+
+
+def _personalities(tmp_path):
+    folder = tmp_path / "personalities"
+    folder.mkdir()
+    table = {
+        "NVMe": {
+            "IOClass": "hwkit.drivers.nvme.NVMeController",
+            "IOProviderClass": "IOPCIDevice",
+            "IOPCIClassMatch": "0x01080200&0xffffff00",
+            "IOProbeScore": 1000,
+            "HWDetachKernelDriver": True,
+        },
+        "Keyboard": {
+            "IOClass": "example.Keyboard",
+            "IOProviderClass": "IOUSBHostInterface",
+            "bInterfaceClass": 3,
+            "bInterfaceSubClass": 1,
+            "bInterfaceProtocol": 1,
+            "HWDetachKernelDriver": True,
+        },
+    }
+    (folder / "test.plist").write_bytes(plistlib.dumps({"IOKitPersonalities": table}))
+    return folder
+
+
+def test_match_says_which_personality_wins(capsys, machine, tmp_path):
+    folder = str(_personalities(tmp_path))
+    out, _ = probe(capsys, machine, "--match", "--personalities", folder)
+    assert "Matching (passive; hwkit match --explain says why):" in out
+    assert "0000:00:03.0 (IOPCIDevice): IODefaultMatchCategory -> NVMe" in out
+    assert "1-1:1.0 (IOUSBHostInterface): IODefaultMatchCategory -> Keyboard" in out
+    assert "0000:00:02.0 (IOPCIDevice): no match (1 candidates)" in out
+    out, _ = probe(capsys, machine, "pci", "--json", "--match", "--personalities", folder)
+    nvme = next(f for f in json.loads(out) if f["bdf"] == "0000:00:03.0")
+    assert "-> NVMe (score" in nvme["match"]
+
+
+def test_dump_functions_become_nubs(capsys, machine):
+    out, _ = probe(capsys, machine, "pci", "--dump", str(HOST_DUMP), "--nubs", "-")
+    (nub,) = json.loads(out)
+    assert nub["name"] == "0000:00:03.0" and nub["properties"]["vendor-id"] == 0x1AF4
+    assert nub["properties"]["class-code"] == 0x020000

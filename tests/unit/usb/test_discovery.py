@@ -102,4 +102,5 @@ def test_nub_properties(sysfs):
     intf = discovery.interface_properties(acm, acm.interfaces[1])
     assert intf["bInterfaceClass"] == 2 and intf["bInterfaceSubClass"] == 2
     assert intf["idVendor"] == 0x1D6B and intf["bcdDevice"] == 0x0100
-    assert intf["HWAddress"] == "usb:1-2:1.1"
+    assert intf["HWAddress"] == "usb:1-2:1.1" and intf["HWKernelDriver"] == "cdc_acm"
+    assert "HWKernelDriver" not in discovery.interface_properties(acm, acm.interfaces[0])
