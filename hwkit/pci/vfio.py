@@ -182,8 +182,10 @@ def _error(exc: OSError, what: str, where: str) -> HwkitError:
 
 def _ioctl(fd: int, request: Ioctl, buf: bytearray | int, what: str, where: str) -> int:
     try:
-        return fcntl.ioctl(fd, request, buf, True) if isinstance(buf, bytearray) else fcntl.ioctl(
-            fd, request, buf
+        return (
+            fcntl.ioctl(fd, request, buf, True)
+            if isinstance(buf, bytearray)
+            else fcntl.ioctl(fd, request, buf)
         )
     except OSError as exc:
         raise _error(exc, f"{what} ({request.name})", where) from exc
@@ -252,7 +254,9 @@ class VfioContainer:
         return self.fd
 
     def check_extension(self, extension: Extension) -> bool:
-        return bool(_ioctl(self._fd(), Ioctl.CHECK_EXTENSION, extension, "check extension", self.path))
+        return bool(
+            _ioctl(self._fd(), Ioctl.CHECK_EXTENSION, extension, "check extension", self.path)
+        )
 
     def set_iommu(self, kind: Extension = Extension.TYPE1v2_IOMMU) -> None:
         """Choose the IOMMU model; needs at least one group attached first."""
@@ -274,10 +278,14 @@ class VfioContainer:
         if raw := caps.get(CAP_IOMMU_IOVA_RANGE):
             (count,) = struct.unpack_from("=I", raw, 8)
             ranges = tuple(struct.unpack_from("=QQ", raw, 16 + 16 * i) for i in range(count))
-        avail = struct.unpack_from("=I", raw, 8)[0] if (raw := caps.get(CAP_IOMMU_DMA_AVAIL)) else None
+        avail = (
+            struct.unpack_from("=I", raw, 8)[0] if (raw := caps.get(CAP_IOMMU_DMA_AVAIL)) else None
+        )
         return IommuInfo(page_sizes, ranges, avail)
 
-    def map_dma(self, vaddr: int, iova: int, size: int, flags: DmaFlag = DmaFlag.READ | DmaFlag.WRITE) -> None:
+    def map_dma(
+        self, vaddr: int, iova: int, size: int, flags: DmaFlag = DmaFlag.READ | DmaFlag.WRITE
+    ) -> None:
         """Map `size` bytes at process address `vaddr` to bus address `iova` (pins them).
 
         Raises:
@@ -311,15 +319,21 @@ class VfioContainer:
         _ioctl(self._fd(), Ioctl.IOMMU_UNMAP_DMA, buf, "unmap DMA", f"IOVA 0x{iova:x}")
         self.mappings.pop(iova, None)
 
+    def unmap_all(self) -> None:
+        """Unmap every mapping still made through this container (while a group is attached)."""
+        for iova, size in list(self.mappings.items()):
+            try:
+                self.unmap_dma(iova, size)
+            except HwkitError as exc:
+                log.warning("%s", exc)
+                self.mappings.pop(iova, None)
+
     def close(self) -> None:
+        """Close the container; the kernel drops what is still mapped once no group is left."""
         if self.fd is not None:
-            for iova, size in list(self.mappings.items()):
-                try:
-                    self.unmap_dma(iova, size)
-                except HwkitError as exc:
-                    log.warning("%s", exc)
             os.close(self.fd)
             self.fd = None
+            self.mappings.clear()
 
 
 # --- group --------------------------------------------------------------------------------
@@ -431,7 +445,12 @@ class VfioDevice:
 
     def info(self) -> DeviceInfo:
         values, _ = _query(
-            self._fd(), Ioctl.DEVICE_GET_INFO, _DEVICE_INFO, (0, 0, 0, 0, 0), "device info", self.where
+            self._fd(),
+            Ioctl.DEVICE_GET_INFO,
+            _DEVICE_INFO,
+            (0, 0, 0, 0, 0),
+            "device info",
+            self.where,
         )
         return DeviceInfo(DeviceFlag(values[1]), values[2], values[3])
 
@@ -452,9 +471,21 @@ class VfioDevice:
         if raw := caps.get(CAP_REGION_SPARSE_MMAP):
             (count,) = struct.unpack_from("=I", raw, 8)
             sparse = tuple(struct.unpack_from("=QQ", raw, 16 + 16 * i) for i in range(count))
-        info = RegionInfo(index, RegionFlag(flags), size, offset, sparse, CAP_REGION_MSIX_MAPPABLE in caps)
+        info = RegionInfo(
+            index, RegionFlag(flags), size, offset, sparse, CAP_REGION_MSIX_MAPPABLE in caps
+        )
         self._regions[index] = info
         return info
+
+    def regions(self) -> list[RegionInfo]:
+        """Every region the device has (vfio-pci reports a VGA index even without VGA)."""
+        found = []
+        for index in range(self.info().num_regions):
+            try:
+                found.append(self.region_info(index))
+            except BadArgument:
+                continue
+        return found
 
     def irq_info(self, index: int) -> IrqInfo:
         buf = bytearray(_IRQ_INFO.pack(_IRQ_INFO.size, 0, index, 0))
@@ -462,7 +493,24 @@ class VfioDevice:
         _argsz, flags, _index, count = _IRQ_INFO.unpack(buf)
         return IrqInfo(index, IrqInfoFlag(flags), count)
 
-    def set_irqs(self, index: int, flags: IrqSetFlag, start: int = 0, data: list[int] | None = None, count: int | None = None) -> None:
+    def irqs(self) -> list[IrqInfo]:
+        """Every interrupt index the device has (ERR needs PCIe AER, REQ a new enough kernel)."""
+        found = []
+        for index in range(self.info().num_irqs):
+            try:
+                found.append(self.irq_info(index))
+            except BadArgument:
+                continue
+        return found
+
+    def set_irqs(
+        self,
+        index: int,
+        flags: IrqSetFlag,
+        start: int = 0,
+        data: list[int] | None = None,
+        count: int | None = None,
+    ) -> None:
         """VFIO_DEVICE_SET_IRQS: `data` holds eventfds (DATA_EVENTFD, -1 unassigns) or bools."""
         data = data or []
         if IrqSetFlag.DATA_EVENTFD in flags:
@@ -472,7 +520,9 @@ class VfioDevice:
         else:
             payload = b""
         n = count if count is not None else len(data)
-        buf = bytearray(_IRQ_SET.pack(_IRQ_SET.size + len(payload), flags, index, start, n) + payload)
+        buf = bytearray(
+            _IRQ_SET.pack(_IRQ_SET.size + len(payload), flags, index, start, n) + payload
+        )
         _ioctl(self._fd(), Ioctl.DEVICE_SET_IRQS, buf, f"set IRQs (index {index})", self.where)
 
     def enable_irqs(self, index: PciIrq, eventfds: list[int]) -> None:
@@ -535,7 +585,10 @@ class VfioDevice:
             )
         try:
             mapping = mmap.mmap(
-                self._fd(), region.size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE,
+                self._fd(),
+                region.size,
+                mmap.MAP_SHARED,
+                mmap.PROT_READ | mmap.PROT_WRITE,
                 offset=region.offset,
             )
         except OSError as exc:
@@ -624,6 +677,7 @@ class OpenedDevice:
 
     def close(self, restore: bool = True) -> None:
         self.device.close()
+        self.container.unmap_all()  # while the group still gives the container its IOMMU
         self.group.close()
         self.container.close()
         if restore:
