@@ -1,1 +1,4 @@
-"""Drivers shipped with hwkit, each with its personality plist beside it (imported as hwkit.drivers)."""
+"""Drivers shipped with hwkit, each with its personality plist beside it.
+
+Installed as ``hwkit.drivers`` (pyproject's package-dir mapping).
+"""
