@@ -317,8 +317,51 @@ def bar_size_from_mask(mask: int, mask_upper: int | None = None) -> int:
 
 
 def bar_count(header_type: int) -> int:
-    """How many BAR registers a header layout has: 6, 2 for a bridge, 0 otherwise."""
-    return {0: 6, 1: 2}.get(header_type & 0x7F, 0)
+    """How many BAR registers a header layout has: 6, 2 for a bridge, 1 for CardBus."""
+    return {0: 6, 1: 2, 2: 1}.get(header_type & 0x7F, 0)
+
+
+def sizes_from_masks(data: bytes, masks: Sequence[int]) -> list[int | None]:
+    """BAR sizes from the read-backs of a sizing probe (all ones written to each BAR).
+
+    ``data`` is the config space before the probe (it says which BARs are I/O or
+    64-bit), ``masks`` the value each BAR register read back, slot by slot. The upper
+    slot of a 64-bit BAR gets None; the result feeds :func:`decode_bars`.
+
+    Raises:
+        DescriptorError: fewer than 64 bytes of config space.
+    """
+    header = parse_header(data)
+    sizes: list[int | None] = []
+    count = min(bar_count(header.header_type), len(masks))
+    index = 0
+    while index < count:
+        raw = _u(data, Reg.BAR0 + 4 * index, 4)
+        is_64 = not raw & BarBits.IO_SPACE and (raw >> 1) & 0x3 == 0b10 and index + 1 < count
+        if is_64:
+            sizes += [bar_size_from_mask(masks[index], masks[index + 1]), None]
+            index += 2
+        else:
+            sizes.append(bar_size_from_mask(masks[index]))
+            index += 1
+    return sizes
+
+
+@dataclass(frozen=True)
+class ExpansionRom:
+    """The Expansion ROM BAR (0x30, 0x38 on a bridge): address, size, enable bit."""
+
+    address: int
+    size: int | None
+    enabled: bool
+
+
+def decode_expansion_rom(header: Header, size: int | None = None) -> ExpansionRom | None:
+    """The function's expansion ROM, or None when it has none (register 0, no size)."""
+    base = header.expansion_rom_base
+    if base is None or (not base and not size):
+        return None
+    return ExpansionRom(base & ~0x7FF & 0xFFFFFFFF, size or None, bool(base & 1))
 
 
 def decode_bars(data: bytes, sizes: Sequence[int | None] | None = None) -> tuple[Bar, ...]:

@@ -21,6 +21,9 @@ _REGION = re.compile(
     r"(?: \((?P<width>32|64)-bit, (?P<pf>non-prefetchable|prefetchable)\))?"
     r".*?(?:\[size=(?P<size>\d+)(?P<unit>[KMGT]?)\])?$"
 )
+_ROM = re.compile(
+    r"^Expansion ROM at (?P<address>[0-9a-f]+).*?(?:\[size=(?P<size>\d+)(?P<unit>[KMGT]?)\])?$"
+)
 _CAP = re.compile(r"^Capabilities: \[(?P<offset>[0-9a-f]+)(?: v(?P<version>\d+))?\] (?P<title>.*)$")
 _MSIX = re.compile(r"MSI-X: Enable[+-] Count=(\d+)")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -86,6 +89,7 @@ class LspciFunction:
     extended_capabilities: list[tuple[int, int, str]] = field(default_factory=list)
     msix_count: int | None = None
     driver: str | None = None
+    expansion_rom: dict[str, int | None] | None = None
     access_denied: bool = False
 
 
@@ -120,6 +124,9 @@ def parse_lspci_verbose(text: str) -> list[LspciFunction]:
         fn = functions[-1]
         if m := _REGION.match(line):
             fn.bars.append(_region(m))
+        elif m := _ROM.match(line):
+            size = int(m["size"]) * _UNITS[m["unit"]] if m["size"] else None
+            fn.expansion_rom = {"address": int(m["address"], 16), "size": size}
         elif line == "Capabilities: <access denied>":
             fn.access_denied = True
         elif m := _CAP.match(line):
@@ -147,6 +154,12 @@ def _compare_bars(probe: dict[str, Any], ref: LspciFunction) -> list[str]:
             if value is not None and mine.get(key) != value:
                 out.append(f"BAR{bar['index']} {key}: hwkit {mine.get(key)!r}, lspci {value!r}")
     out.extend(f"BAR{index}: hwkit shows it, lspci does not" for index in bars)
+    rom, ref_rom = probe.get("expansion_rom"), ref.expansion_rom
+    if ref_rom is not None:
+        for key, value in ref_rom.items():
+            mine = rom.get(key) if rom else None
+            if value is not None and mine != value:
+                out.append(f"expansion ROM {key}: hwkit {mine!r}, lspci {value!r}")
     return out
 
 

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from hwkit.pci.capabilities import CapId, PortType
-from hwkit.pci.config import Bar, Capability, Command, ConfigSpace, Status
+from hwkit.pci.config import (
+    Bar,
+    Capability,
+    Command,
+    ConfigSpace,
+    ExpansionRom,
+    Status,
+    decode_expansion_rom,
+)
 from hwkit.pci.discovery import PCIFunction, VfioReadiness
 from hwkit.pci.names import class_name, device_name, subsystem_name, vendor_name
 
@@ -30,6 +38,15 @@ class FunctionView:
     function: PCIFunction | None = None
     readiness: VfioReadiness | None = None
     description: str | None = None  # the header line of a dump
+
+    @property
+    def expansion_rom(self) -> ExpansionRom | None:
+        """The expansion ROM, sized from sysfs ``resource`` (line 6) where known."""
+        if self.space is None:
+            return None
+        resources = self.function.resources if self.function else ()
+        size = resources[6].size if len(resources) > 6 else None
+        return decode_expansion_rom(self.space.header, size)
 
     @property
     def notes(self) -> list[str]:
@@ -109,6 +126,11 @@ def function_to_json(view: FunctionView) -> dict[str, Any]:
         config_bytes_read=len(space.data) if space else 0,
         config_size=fn.config_size if fn else (len(space.data) if space else 0),
         bars=[bar_to_json(b) for b in space.bars] if space else [],
+        expansion_rom=(
+            {"address": rom.address, "size": rom.size, "enabled": rom.enabled}
+            if (rom := view.expansion_rom)
+            else None
+        ),
         capabilities=[capability_to_json(c) for c in space.capabilities] if space else [],
         extended_capabilities=(
             [capability_to_json(c) for c in space.extended_capabilities] if space else []
@@ -293,6 +315,10 @@ def format_function(view: FunctionView) -> list[str]:
                 text = f"{window[0]:x}-{window[1]:x}" if window else "[disabled]"
                 lines.append(f"\t{label} behind bridge: {text}")
         lines.extend(f"\t{_bar_line(b)}" for b in space.bars)
+        if rom := view.expansion_rom:
+            state = "" if rom.enabled else " [disabled]"
+            size = f" [size={_size(rom.size)}]" if rom.size else ""
+            lines.append(f"\tExpansion ROM at {rom.address:08x}{state}{size}")
         for cap in space.capabilities:
             first, *rest = _cap_summary(cap)
             lines.append(f"\tCapabilities: [{cap.offset:02x}] {first}")

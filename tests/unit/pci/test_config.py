@@ -370,3 +370,27 @@ def test_lab_pcie_root_port():
         (ExtCapId.AER, 0x100, 2),
         (ExtCapId.ACS, 0x148, 1),
     ]
+
+
+def test_sizes_from_masks():
+    # NIC: BAR0 32-bit memory, BAR2 I/O, BAR3 32-bit memory; NVMe: BAR0/1 one 64-bit BAR
+    masks = [0xFFFE0000, 0, 0xFFFFFFE1, 0xFFFFC000, 0, 0]
+    assert c.sizes_from_masks(NIC, masks) == [128 * 1024, 0, 32, 16 * 1024, 0, 0]
+    assert c.sizes_from_masks(NVME, [0xFFFFC004, 0xFFFFFFFF, 0, 0, 0, 0]) == [
+        16384,
+        None,
+        0,
+        0,
+        0,
+        0,
+    ]
+    cs = c.parse_config_space(NVME, c.sizes_from_masks(NVME, [0xFFFFC004, 0xFFFFFFFF] + [0] * 4))
+    assert cs.bars[0].size == 16384
+
+
+def test_expansion_rom():
+    b = ConfigBuilder(256).header(0x8086, 0x10C9, 0, 0, 1, 0x020000, sv=0, sd=0)
+    assert c.decode_expansion_rom(c.parse_header(b.bytes())) is None
+    b.w32(0x30, 0xFEB80001)
+    rom = c.decode_expansion_rom(c.parse_header(b.bytes()), 256 * 1024)
+    assert rom == c.ExpansionRom(0xFEB80000, 256 * 1024, True)

@@ -99,3 +99,20 @@ def test_unprivileged_lspci_skips_capabilities():
     assert fn.access_denied
     probe = {"bdf": "0000:00:03.0", "bars": [], "capabilities": [{"id": 9, "offset": 64}]}
     assert compare(probe, fn) == []
+
+
+def test_expansion_rom_compared():
+    text = NIC_LSPCI.replace(
+        "\tCapabilities: [40]",
+        "\tExpansion ROM at f7c00000 [disabled] [size=512K]\n\tCapabilities: [40]",
+    )
+    (ref,) = parse_lspci_verbose(text)
+    assert ref.expansion_rom == {"address": 0xF7C00000, "size": 512 * 1024}
+    probe = function_to_json(FunctionView("0000:01:00.0", parse_config_space(NIC, NIC_BAR_SIZES)))
+    probe["driver"] = "igb"
+    assert compare(probe, ref) == [
+        "0000:01:00.0: expansion ROM address: hwkit None, lspci 4156555264",
+        "0000:01:00.0: expansion ROM size: hwkit None, lspci 524288",
+    ]
+    probe["expansion_rom"] = {"address": 0xF7C00000, "size": 512 * 1024, "enabled": False}
+    assert compare(probe, ref) == []

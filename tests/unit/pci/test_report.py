@@ -118,3 +118,18 @@ def test_dump_view_has_no_sysfs_fields():
     out = report.function_to_json(report.FunctionView("0000:00:04.0", parse_config_space(EDU)))
     assert out["driver"] is None and out["iommu_group"] is None
     assert out["bars"][0]["size"] is None
+
+
+def test_expansion_rom_line_and_json():
+    config = bytearray(EDU)
+    config[0x30:0x34] = (0xFEB80000).to_bytes(4, "little")
+    resources = (Resource(0xFEA00000, 0xFEAFFFFF, 0x40200),) + (Resource(0, 0, 0),) * 5
+    resources += (Resource(0xFEB80000, 0xFEBBFFFF, 0x46200),)
+    fn = PCIFunction(**{**NVME_FN.__dict__, "config": bytes(config), "resources": resources})
+    view = report.FunctionView(fn.bdf, fn.parse(), fn)
+    assert "\tExpansion ROM at feb80000 [disabled] [size=256K]" in report.format_function(view)
+    assert report.function_to_json(view)["expansion_rom"] == {
+        "address": 0xFEB80000,
+        "size": 256 * 1024,
+        "enabled": False,
+    }
