@@ -297,6 +297,9 @@ def format_function(view: FunctionView) -> list[str]:
             _pm(h.status, _STATUS) + f" DEVSEL={h.devsel_timing} " + _pm(h.status, _STATUS_ERRORS)
         )
         lines.append(f"\tStatus: {status}")
+        if h.command & Command.BUS_MASTER:
+            cache = f", Cache Line Size: {h.cache_line_size * 4} bytes" if h.cache_line_size else ""
+            lines.append(f"\tLatency: {h.latency_timer}{cache}")
         if h.interrupt_pin:
             irq = fn.irq if fn and fn.irq is not None else h.interrupt_line
             lines.append(

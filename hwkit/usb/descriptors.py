@@ -508,12 +508,21 @@ class _Builder:
             ep = self._endpoints[-1]
             companion = parse_ss_endpoint_companion(data, offset)
             self._endpoints[-1] = dataclasses.replace(ep, companion=companion)
-        elif self._endpoints:
+        elif self._endpoints and not self._hid_descriptor(dtype):
             ep = self._endpoints[-1]
             extra = (*ep.extra, _raw(data, offset, length))
             self._endpoints[-1] = dataclasses.replace(ep, extra=extra)
         else:
             self._intf_extra.append(self._class_specific(data, offset, length))
+
+    def _hid_descriptor(self, dtype: int) -> bool:
+        # Some devices put the HID descriptor after the endpoints; it still belongs to
+        # the interface (the kernel's usbhid looks for it in both places).
+        return (
+            dtype == DescriptorType.HID
+            and self._intf is not None
+            and self._intf.bInterfaceClass == CLASS_HID
+        )
 
     def _class_specific(self, data: bytes, offset: int, length: int) -> Any:
         assert self._intf is not None

@@ -302,3 +302,9 @@ def test_mutated_bos_raises_only_descriptor_errors(edits):
         data[pos] = value
     with contextlib.suppress(DescriptorError):
         d.parse_bos(bytes(data))
+
+
+def test_hid_descriptor_after_the_endpoint_still_belongs_to_the_interface():
+    body = KEYBOARD_CONFIG[9:18] + KEYBOARD_CONFIG[27:34] + KEYBOARD_CONFIG[18:27]
+    (intf,) = d.parse_configuration(KEYBOARD_CONFIG[:9] + body).interfaces
+    assert isinstance(intf.extra[0], d.HIDDescriptor) and intf.endpoints[0].extra == ()
