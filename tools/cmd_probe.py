@@ -106,6 +106,36 @@ def _serial_ports(args: argparse.Namespace, address: str | None) -> list[serial.
 # --- nubs -----------------------------------------------------------------------------------
 
 
+class _Nubs:
+    """A nubs list under construction; each nub is remembered by a key for its children."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, key: str, name: str, cls: str, props: dict, parent: str | None) -> None:
+        """Append a nub whose parent is the nub added under key ``parent`` (if any)."""
+        self.index[key] = len(self.items)
+        parent_index = self.index.get(parent) if parent is not None else None
+        self.items.append({"name": name, "class": cls, "properties": props, "parent": parent_index})
+
+
+def _parents_first(functions: list[pci.PCIFunction]) -> list[pci.PCIFunction]:
+    by_bdf = {fn.bdf: fn for fn in functions}
+    ordered: dict[str, pci.PCIFunction] = {}
+
+    def visit(fn: pci.PCIFunction) -> None:
+        if fn.bdf in ordered:
+            return
+        if fn.parent in by_bdf and fn.parent != fn.bdf:
+            visit(by_bdf[fn.parent])
+        ordered[fn.bdf] = fn
+
+    for fn in functions:
+        visit(fn)
+    return list(ordered.values())
+
+
 def build_nubs(
     functions: list[pci.PCIFunction],
     devices: list[usb.USBDeviceInfo],
@@ -118,53 +148,30 @@ def build_nubs(
     function, other devices hang off their hub) each followed by its interfaces, then
     serial ports (under their USB interface or PCI function when those are listed).
     """
-    nubs: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    for fn in functions:
-        index[fn.bdf] = len(nubs)
-        nubs.append({"name": fn.bdf, "class": "IOPCIDevice", "properties": pci.nub_properties(fn)})
-    for fn in functions:
-        nubs[index[fn.bdf]]["parent"] = index.get(fn.parent or "")
+    nubs = _Nubs()
+    for fn in _parents_first(functions):
+        nubs.add(fn.bdf, fn.bdf, "IOPCIDevice", pci.nub_properties(fn), fn.parent)
     for dev in devices:
-        if dev.name.startswith("usb"):
-            parent = index.get(Path(os.path.realpath(dev.sysfs_path)).parent.name)
+        if dev.name.startswith("usb"):  # a root hub, below its host controller
+            parent = Path(os.path.realpath(dev.sysfs_path)).parent.name
         else:
-            hub = dev.name.rsplit(".", 1)[0] if "." in dev.name else f"usb{dev.busnum}"
-            parent = index.get(f"usb:{hub}")
-        index[f"usb:{dev.name}"] = len(nubs)
-        nubs.append(
-            {
-                "name": dev.name,
-                "class": "IOUSBHostDevice",
-                "properties": usb.device_properties(dev),
-                "parent": parent,
-            }
-        )
-        for intf in dev.interfaces:
-            index[f"{dev.address}:{intf.bInterfaceNumber}"] = len(nubs)
-            nubs.append(
-                {
-                    "name": intf.name,
-                    "class": "IOUSBHostInterface",
-                    "properties": usb.interface_properties(dev, intf),
-                    "parent": index[f"usb:{dev.name}"],
-                }
+            parent = "usb:" + (
+                dev.name.rsplit(".", 1)[0] if "." in dev.name else f"usb{dev.busnum}"
             )
+        nubs.add(f"usb:{dev.name}", dev.name, "IOUSBHostDevice", usb.device_properties(dev), parent)
+        for intf in dev.interfaces:
+            props = usb.interface_properties(dev, intf)
+            key = f"{dev.address}:{intf.bInterfaceNumber}"
+            nubs.add(key, intf.name, "IOUSBHostInterface", props, f"usb:{dev.name}")
     for port in ports:
         parent = None
         if port.usb_address is not None:
-            parent = index.get(f"{port.usb_address}:{port.usb_interface}")
+            parent = f"{port.usb_address}:{port.usb_interface}"
         elif port.pci_address is not None:
-            parent = index.get(port.pci_address.removeprefix("pci:"))
-        nubs.append(
-            {
-                "name": port.name,
-                "class": "IOSerialStreamSync",
-                "properties": serial.nub_properties(port),
-                "parent": parent,
-            }
-        )
-    return nubs
+            parent = port.pci_address.removeprefix("pci:")
+        props = serial.nub_properties(port)
+        nubs.add(port.address, port.name, "IOSerialStreamSync", props, parent)
+    return nubs.items
 
 
 def match_summaries(
@@ -268,6 +275,13 @@ def _text(
 
 
 def run(args: argparse.Namespace) -> int:
+    """Probe what ``args`` asks for and print it (or write nubs / a dump); exit 0.
+
+    Raises:
+        BadArgument: an address or option that does not fit.
+        NotFoundError: no device at the address, or an unreadable dump.
+        DescriptorError: a malformed dump.
+    """
     buses, address = _split_target(args)
     devices = _usb_devices(args, address) if "usb" in buses else []
     views = _pci_views(args, address) if "pci" in buses else []

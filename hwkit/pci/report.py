@@ -286,51 +286,55 @@ def _header_lines(view: FunctionView) -> list[str]:
     return lines
 
 
-def format_function(view: FunctionView) -> list[str]:
-    """Lines describing one function, ``lspci -vvv``-style plus hwkit's VFIO view."""
-    lines = _header_lines(view)
-    space, fn = view.space, view.function
-    if space is not None:
-        h = space.header
-        lines.append(f"\tControl: {_pm(h.command, _COMMAND)}")
-        status = (
-            _pm(h.status, _STATUS) + f" DEVSEL={h.devsel_timing} " + _pm(h.status, _STATUS_ERRORS)
+def _register_lines(view: FunctionView, h: Any) -> list[str]:
+    """Control, Status, latency, interrupt and (for a bridge) its buses and windows."""
+    status = _pm(h.status, _STATUS) + f" DEVSEL={h.devsel_timing} " + _pm(h.status, _STATUS_ERRORS)
+    lines = [f"\tControl: {_pm(h.command, _COMMAND)}", f"\tStatus: {status}"]
+    if h.command & Command.BUS_MASTER:
+        cache = f", Cache Line Size: {h.cache_line_size * 4} bytes" if h.cache_line_size else ""
+        lines.append(f"\tLatency: {h.latency_timer}{cache}")
+    if h.interrupt_pin:
+        fn = view.function
+        irq = fn.irq if fn and fn.irq is not None else h.interrupt_line
+        lines.append(f"\tInterrupt: pin {chr(ord('A') + h.interrupt_pin - 1)} routed to IRQ {irq}")
+    if h.secondary_bus is not None:
+        lines.append(
+            f"\tBus: primary={h.primary_bus:02x}, secondary={h.secondary_bus:02x}, "
+            f"subordinate={h.subordinate_bus:02x}"
         )
-        lines.append(f"\tStatus: {status}")
-        if h.command & Command.BUS_MASTER:
-            cache = f", Cache Line Size: {h.cache_line_size * 4} bytes" if h.cache_line_size else ""
-            lines.append(f"\tLatency: {h.latency_timer}{cache}")
-        if h.interrupt_pin:
-            irq = fn.irq if fn and fn.irq is not None else h.interrupt_line
-            lines.append(
-                f"\tInterrupt: pin {chr(ord('A') + h.interrupt_pin - 1)} routed to IRQ {irq}"
-            )
-        if h.secondary_bus is not None:
-            lines.append(
-                f"\tBus: primary={h.primary_bus:02x}, secondary={h.secondary_bus:02x}, "
-                f"subordinate={h.subordinate_bus:02x}"
-            )
-            for label, window in (
-                ("I/O", h.io_window),
-                ("Memory", h.memory_window),
-                ("Prefetchable memory", h.prefetchable_window),
-            ):
-                text = f"{window[0]:x}-{window[1]:x}" if window else "[disabled]"
-                lines.append(f"\t{label} behind bridge: {text}")
-        lines.extend(f"\t{_bar_line(b)}" for b in space.bars)
-        if rom := view.expansion_rom:
-            state = "" if rom.enabled else " [disabled]"
-            size = f" [size={_size(rom.size)}]" if rom.size else ""
-            lines.append(f"\tExpansion ROM at {rom.address:08x}{state}{size}")
-        for cap in space.capabilities:
-            first, *rest = _cap_summary(cap)
-            lines.append(f"\tCapabilities: [{cap.offset:02x}] {first}")
-            lines.extend(f"\t{line}" for line in rest)
-            if cap.error:
-                lines.append(f"\t\t! {cap.error}")
-        for cap in space.extended_capabilities:
-            lines.append(f"\tCapabilities: [{cap.offset:03x} v{cap.version}] {cap.name}")
-            lines.extend(f"\t{line}" for line in _generic(cap.fields))
+        for label, window in (
+            ("I/O", h.io_window),
+            ("Memory", h.memory_window),
+            ("Prefetchable memory", h.prefetchable_window),
+        ):
+            text = f"{window[0]:x}-{window[1]:x}" if window else "[disabled]"
+            lines.append(f"\t{label} behind bridge: {text}")
+    return lines
+
+
+def _space_lines(view: FunctionView, space: ConfigSpace) -> list[str]:
+    """Registers, BARs, expansion ROM and both capability lists."""
+    lines = _register_lines(view, space.header)
+    lines.extend(f"\t{_bar_line(b)}" for b in space.bars)
+    if rom := view.expansion_rom:
+        state = "" if rom.enabled else " [disabled]"
+        size = f" [size={_size(rom.size)}]" if rom.size else ""
+        lines.append(f"\tExpansion ROM at {rom.address:08x}{state}{size}")
+    for cap in space.capabilities:
+        first, *rest = _cap_summary(cap)
+        lines.append(f"\tCapabilities: [{cap.offset:02x}] {first}")
+        lines.extend(f"\t{line}" for line in rest)
+        if cap.error:
+            lines.append(f"\t\t! {cap.error}")
+    for cap in space.extended_capabilities:
+        lines.append(f"\tCapabilities: [{cap.offset:03x} v{cap.version}] {cap.name}")
+        lines.extend(f"\t{line}" for line in _generic(cap.fields))
+    return lines
+
+
+def _system_lines(view: FunctionView) -> list[str]:
+    """What sysfs adds: driver, override, IOMMU group, and the VFIO verdict."""
+    lines, fn, r = [], view.function, view.readiness
     if fn is not None:
         lines.append(f"\tKernel driver in use: {fn.driver}" if fn.driver else "\tNo kernel driver")
         if fn.driver_override:
@@ -340,12 +344,20 @@ def format_function(view: FunctionView) -> list[str]:
         else:
             members = ", ".join(fn.iommu_group_members)
             lines.append(f"\tIOMMU group: {fn.iommu_group} (members: {members})")
-    if view.readiness is not None:
-        r = view.readiness
+    if r is not None:
         lines.append("\tVFIO: ready" if r.ready else "\tVFIO: not ready")
         lines.extend(f"\t\t- {reason}" for reason in r.reasons)
         if r.commands:
             lines.append("\t\tto bind it to vfio-pci (as root):")
             lines.extend(f"\t\t  {cmd}" for cmd in r.commands)
+    return lines
+
+
+def format_function(view: FunctionView) -> list[str]:
+    """Lines describing one function, ``lspci -vvv``-style plus hwkit's VFIO view."""
+    lines = _header_lines(view)
+    if view.space is not None:
+        lines += _space_lines(view, view.space)
+    lines += _system_lines(view)
     lines.extend(f"\tNote: {note}" for note in view.notes)
     return lines

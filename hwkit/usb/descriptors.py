@@ -484,6 +484,7 @@ class _Builder:
         self._endpoints: list[EndpointDescriptor] = []
 
     def close_interface(self) -> None:
+        """Freeze the interface being collected, with its endpoints and extras."""
         if self._intf is not None:
             self.interfaces.append(
                 dataclasses.replace(
@@ -493,6 +494,7 @@ class _Builder:
         self._intf, self._intf_extra, self._endpoints = None, [], []
 
     def add(self, data: bytes, offset: int, length: int) -> None:
+        """Place the descriptor at ``offset`` under the interface/endpoint it follows."""
         dtype = data[offset + 1]
         if dtype == DescriptorType.INTERFACE:
             self.close_interface()

@@ -115,9 +115,11 @@ class _Writer:
         self.lines: list[str] = []
 
     def title(self, indent: int, text: str) -> None:
+        """A heading or free-text line."""
         self.lines.append(" " * indent + text)
 
     def field(self, indent: int, name: str, value: str, comment: str = "") -> None:
+        """A ``name  value  comment`` line, values right-aligned as lsusb does."""
         line = f"{' ' * indent}{name:<20}{value:>7}"
         self.lines.append(f"{line} {comment}".rstrip())
 

@@ -257,3 +257,16 @@ def test_dump_functions_become_nubs(capsys, machine):
     (nub,) = json.loads(out)
     assert nub["name"] == "0000:00:03.0" and nub["properties"]["vendor-id"] == 0x1AF4
     assert nub["properties"]["class-code"] == 0x020000
+
+
+def test_nubs_put_a_bridge_before_the_functions_behind_it(machine):
+    from hwkit.tools.cmd_probe import build_nubs
+
+    sysfs, _ = machine
+    add_pci_function(sysfs, "0000:05:00.0", EDU, parent="0000:00:04.0", group=9)
+    functions = pci_discovery.list_functions(sysfs)
+    child = next(f for f in functions if f.bdf == "0000:05:00.0")
+    nubs = build_nubs([child, *[f for f in functions if f is not child]], [], [])
+    names = [n["name"] for n in nubs]
+    assert names.index("0000:00:04.0") < names.index("0000:05:00.0")
+    assert nubs[names.index("0000:05:00.0")]["parent"] == names.index("0000:00:04.0")
