@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwkit.errors import BadArgument, DescriptorError, NotFoundError
 from hwkit.pci import discovery
@@ -168,3 +172,10 @@ def test_nub_properties(sysfs):
 
 def test_no_pci_bus(tmp_path):
     assert discovery.list_functions(tmp_path) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet="0x123456789abcdef \n", max_size=200))
+def test_resource_reader_raises_only_descriptor_errors(text):
+    with contextlib.suppress(DescriptorError):
+        discovery.parse_resource(text)

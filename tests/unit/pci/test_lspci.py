@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwkit.pci.config import load_dump, parse_config_space
 from hwkit.pci.discovery import parse_resource
@@ -116,3 +118,9 @@ def test_expansion_rom_compared():
     ]
     probe["expansion_rom"] = {"address": 0xF7C00000, "size": 512 * 1024, "enabled": False}
     assert compare(probe, ref) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=400))
+def test_arbitrary_text_never_breaks_the_reader(text):
+    parse_lspci_verbose("00:03.0 X\n\t" + text.replace("\n", "\n\t"))
