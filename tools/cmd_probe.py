@@ -259,10 +259,11 @@ def _text(
             lines += usb_report.format_device(dev, verbose=not args.brief)
     if "pci" in buses:
         lines.append(f"PCI: {len(views)} function(s)" + (f" from {args.dump}" if args.dump else ""))
-        if note := _unprivileged_note(views):
+        note = _unprivileged_note(views)
+        if note:
             lines.append(f"Note: {note}")
         for view in views:
-            text = pci_report.format_function(view)
+            text = pci_report.format_function(view, said_unprivileged=bool(note))
             lines += text[:1] if args.brief else text
     if "serial" in buses:
         lines.append(f"Serial: {len(ports)} port(s)")

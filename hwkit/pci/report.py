@@ -353,11 +353,17 @@ def _system_lines(view: FunctionView) -> list[str]:
     return lines
 
 
-def format_function(view: FunctionView) -> list[str]:
-    """Lines describing one function, ``lspci -vvv``-style plus hwkit's VFIO view."""
+def format_function(view: FunctionView, said_unprivileged: bool = False) -> list[str]:
+    """Lines describing one function, ``lspci -vvv``-style plus hwkit's VFIO view.
+
+    ``said_unprivileged``: the caller already said, once for all functions, that an
+    unprivileged read shows only 64 bytes; the function's own note is left out.
+    """
     lines = _header_lines(view)
     if view.space is not None:
         lines += _space_lines(view, view.space)
     lines += _system_lines(view)
-    lines.extend(f"\tNote: {note}" for note in view.notes)
+    for note in view.notes:
+        if not (said_unprivileged and note.startswith("only the first")):
+            lines.append(f"\tNote: {note}")
     return lines
