@@ -12,8 +12,9 @@
 - NIC: an SR-IOV capable Ethernet function shaped like Intel's 82576 (8086:10c9) with
   PM, MSI, MSI-X, PCIe v2 endpoint and AER, DSN, ARI, SR-IOV, ACS extended caps.
 
-The lab engineer can replace these with dumps taken in the guest; the tests check
-them against the same expectations.
+EDU, NVME and ROOT_PORT are written from the sources; the dumps QEMU's real models
+gave in the lab guest are in data/lab-*.lspci-xxxx (checked against lspci -vvv in
+test_lspci.py and test_config.py). NIC stays synthetic: no lab model has SR-IOV.
 """
 
 from __future__ import annotations

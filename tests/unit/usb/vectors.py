@@ -2,6 +2,8 @@
 
 Each vector is what the device returns for GET_DESCRIPTOR (and what the sysfs
 ``descriptors`` file holds: the device descriptor, then each whole configuration).
+The real files of the lab guest's devices are in data/lab-*.descriptors, checked
+against lsusb -v in test_lab_descriptors.py.
 """
 
 from __future__ import annotations
