@@ -1,0 +1,188 @@
+"""The PCI family's nub: ``IOPCIDevice``, one per function, and what drivers do with it.
+
+A driver matched to a :class:`PCIDevice` opens the function through VFIO and gets its
+BARs, interrupts and DMA from the nub, as an I/O Kit driver does from its provider:
+
+    def start(self, provider: PCIDevice) -> bool:
+        bar0 = provider.map_bar(0, names=REGISTER_NAMES)          # Registers
+        provider.set_command(memory=True, bus_master=True)
+        irq = provider.interrupt_source(self, self.interrupt)     # INTx, MSI or MSI-X
+        self.get_work_loop().add_event_source(irq); irq.enable()
+        dma = provider.dma_mapper(address_bits=28)                # prepare / complete
+
+Everything opened through the nub is released by :meth:`PCIDevice.close_device`
+(called when the driver stops, or the nub terminates): DMA mappings first, then
+interrupts, BAR mappings, the VFIO fds, and last the function goes back to the kernel
+driver it had (``release``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from enum import IntFlag
+from typing import Any, ClassVar
+
+from hwkit.dma import DMAMapper, IOVAAllocator
+from hwkit.errors import BadArgument, ClosedResourceError
+from hwkit.mmio import Registers
+from hwkit.pci import vfio
+from hwkit.pci.discovery import PCIFunction, nub_properties
+from hwkit.service import Service
+from hwkit.workloop import InterruptEventSource
+
+# Config space offsets (PCI Local Bus 3.0 §6.1).
+CONFIG_VENDOR_ID = 0x00
+CONFIG_COMMAND = 0x04
+
+
+class Command(IntFlag):
+    """The COMMAND register's bits drivers set."""
+
+    IO_SPACE = 1 << 0
+    MEMORY_SPACE = 1 << 1
+    BUS_MASTER = 1 << 2
+    INTX_DISABLE = 1 << 10
+
+
+class PCIDevice(Service):
+    """An ``IOPCIDevice`` nub for one PCI function (named by its BDF).
+
+    Threading: open and map from the driver's start/stop; interrupt actions run on the
+    work loop the source is added to.
+    """
+
+    ioclass: ClassVar[str] = "IOPCIDevice"
+
+    def __init__(self, function: PCIFunction) -> None:
+        super().__init__(function.bdf, nub_properties(function), location=function.bdf)
+        self.function = function
+        self.bdf = function.bdf
+        self.opened: vfio.OpenedDevice | None = None
+        self._eventfds: dict[int, list[int]] = {}
+        self._registers: list[Registers] = []
+        self._mappers: list[DMAMapper] = []
+        self._allocator: IOVAAllocator | None = None
+
+    @property
+    def address(self) -> str:
+        return f"pci:{self.bdf}"
+
+    # --- opening ------------------------------------------------------------------
+
+    def open_device(self) -> vfio.VfioDevice:
+        """Bind the function to vfio-pci (remembering its driver) and open it once."""
+        if self.opened is None:
+            self.opened = vfio.open_device(self.bdf)
+            self.log.info("opened through VFIO (previous driver: %s)", self.opened.previous_driver)
+        return self.opened.device
+
+    @property
+    def device(self) -> vfio.VfioDevice:
+        if self.opened is None:
+            raise ClosedResourceError(f"{self.address} is not open: call open_device() first")
+        return self.opened.device
+
+    def is_present(self) -> bool:
+        """Does the function still answer config reads? (all-ones vendor ID = gone)."""
+        try:
+            return self.device.config_read16(CONFIG_VENDOR_ID) != 0xFFFF
+        except Exception:
+            return False
+
+    # --- config space ---------------------------------------------------------------
+
+    def set_command(self, *, memory: bool | None = None, io: bool | None = None,
+                    bus_master: bool | None = None) -> int:  # fmt: skip
+        """Set or clear COMMAND bits (setMemoryEnable / setIOEnable / setBusMasterEnable)."""
+        value = self.device.config_read16(CONFIG_COMMAND)
+        for flag, wanted in ((Command.MEMORY_SPACE, memory), (Command.IO_SPACE, io),
+                             (Command.BUS_MASTER, bus_master)):  # fmt: skip
+            if wanted is not None:
+                value = value | flag if wanted else value & ~flag
+        self.device.config_write16(CONFIG_COMMAND, value)
+        return value
+
+    # --- BARs ---------------------------------------------------------------------
+
+    def map_bar(self, index: int, names: Mapping[int, str] | None = None) -> Registers:
+        """Map memory BAR `index` and return its register accessor."""
+        mapping = self.open_device().map_region(index)
+        registers = Registers(mapping, f"{self.address} BAR{index}", names, self.is_present)
+        self._registers.append(registers)
+        return registers
+
+    # --- interrupts ---------------------------------------------------------------
+
+    def interrupt_source(
+        self,
+        owner: Any,
+        action: Callable[..., Any],
+        kind: vfio.PciIrq | None = None,
+        vector: int = 0,
+        vectors: int = 1,
+    ) -> InterruptEventSource:
+        """An interrupt event source for one vector, routed through an eventfd.
+
+        `kind` defaults to MSI-X if the function has it, else MSI, else INTx (scan order of
+        ``getInterruptType``). The first call for a kind enables `vectors` vectors of it.
+        INTx sources unmask the line after each action (VFIO automasks it).
+        """
+        device = self.open_device()
+        kind = kind if kind is not None else self._best_irq_kind()
+        if kind not in self._eventfds:
+            count = device.irq_info(kind).count
+            if vectors > count:
+                raise BadArgument(f"{self.address} has {count} {kind.name} vectors, not {vectors}")
+            fds = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK) for _ in range(vectors)]
+            device.enable_irqs(kind, fds)
+            self._eventfds[kind] = fds
+        fds = self._eventfds[kind]
+        if not 0 <= vector < len(fds):
+            raise BadArgument(f"{self.address}: {kind.name} vector {vector} was not enabled")
+        unmask = device.unmask_intx if kind == vfio.PciIrq.INTX else None
+        return InterruptEventSource(owner, action, fds[vector], unmask=unmask)
+
+    def _best_irq_kind(self) -> vfio.PciIrq:
+        for kind in (vfio.PciIrq.MSIX, vfio.PciIrq.MSI):
+            with contextlib.suppress(BadArgument):
+                if self.device.irq_info(kind).count > 0:
+                    return kind
+        return vfio.PciIrq.INTX
+
+    # --- DMA ----------------------------------------------------------------------
+
+    def dma_mapper(self, address_bits: int = 64) -> DMAMapper:
+        """A prepare/complete mapper for this function, IOVAs below 2**address_bits."""
+        self.open_device()
+        assert self.opened is not None
+        if self._allocator is None:
+            info = self.opened.container.iommu_info()
+            self._allocator = IOVAAllocator(info.iova_ranges, info.min_page_size)
+        mapper = DMAMapper(self.opened.container, self._allocator, address_bits)
+        self._mappers.append(mapper)
+        return mapper
+
+    # --- closing ------------------------------------------------------------------
+
+    def close_device(self, restore: bool = True) -> None:
+        """Release everything opened through this nub; give the function back."""
+        for mapper in self._mappers:
+            mapper.close()
+        self._mappers.clear()
+        if self.opened is not None:
+            for kind, fds in self._eventfds.items():
+                with contextlib.suppress(Exception):
+                    self.opened.device.disable_irqs(vfio.PciIrq(kind))
+                for fd in fds:
+                    os.close(fd)
+        self._eventfds.clear()
+        for registers in self._registers:
+            registers.close()
+        self._registers.clear()
+        if self.opened is not None:
+            self.opened.close(restore=restore)
+            self.opened = None
+            self._allocator = None
+            self.log.info("closed; function returned to its previous driver")

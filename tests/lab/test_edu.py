@@ -1,0 +1,103 @@
+"""The edu driver, bound by hwkit's matching to QEMU's edu behind the real vfio-pci.
+
+Runs in the pci guest: the registry, catalogue (the shipped drivers/) and matching
+engine run in this process, as `hwkit` does a driver in-process without the daemon.
+"""
+
+import asyncio
+import os
+
+import pytest
+from hwkit.matching.catalogue import Catalogue
+from hwkit.matching.engine import MatchingEngine
+
+from hwkit.lab import profiles
+from hwkit.pci import discovery, vfio
+from hwkit.pci.nubs import PCIDevice
+from hwkit.registry import Registry
+
+pytestmark = pytest.mark.lab("pci")
+
+
+@pytest.fixture(scope="module")
+def bound():
+    """Every PCI function published; the edu driver instance that matching started."""
+    registry = Registry()
+    engine = MatchingEngine(registry, Catalogue.load())
+    nubs = [PCIDevice(fn) for fn in discovery.list_functions()]
+
+    async def publish():
+        results = []
+        for nub in nubs:
+            nub.attach(registry.root)
+            results.append(await engine.publish(nub))
+        return results
+
+    asyncio.run(publish())
+    edu_nub = next(n for n in nubs if n.function.vendor_id == 0x1234)
+    drivers = [c for c in edu_nub.clients() if type(c).__name__ == "EduDriver"]
+    yield edu_nub, drivers
+    for driver in drivers:
+        driver.stop(edu_nub)
+
+
+def test_matching_binds_the_edu_driver_and_only_it(bound) -> None:
+    nub, drivers = bound
+    assert len(drivers) == 1
+    assert drivers[0].get_property("IOProbeScore") is not None
+    assert vfio.current_driver(nub.bdf) == "vfio-pci"
+
+
+def test_identity_and_interrupt_kind(bound) -> None:
+    _, (edu,) = bound
+    assert edu.version == "1.0"
+    assert edu.get_property("HWInterruptType") in ("MSI", "INTX")
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"), [(0, 1), (1, 1), (5, 120), (10, 3628800), (12, 479001600)]
+)
+def test_factorial_completes_by_interrupt(bound, n: int, expected: int) -> None:
+    _, (edu,) = bound
+    before = edu.interrupts
+    assert edu.factorial(n) == expected
+    assert edu.interrupts == before + 1
+
+
+@pytest.mark.parametrize("length", [1, 64, 1000, 4095])
+def test_dma_round_trip_of_random_data(bound, length: int) -> None:
+    _, (edu,) = bound
+    data = os.urandom(length)
+    before = edu.interrupts
+    edu.write(data)
+    edu.buffer.mmap[:length] = bytes(length)  # so the read must really come back
+    assert edu.read(length) == data
+    assert edu.interrupts == before + 2
+
+
+def test_dma_at_an_offset(bound) -> None:
+    _, (edu,) = bound
+    edu.write(b"hwkit" * 10, device_offset=100)
+    assert edu.read(50, device_offset=100) == b"hwkit" * 10
+
+
+def test_dma_reaching_the_buffer_end_is_refused_before_the_device_sees_it(bound) -> None:
+    _, (edu,) = bound
+    with pytest.raises(Exception, match="strictly inside"):
+        edu.write(b"x" * 4096)
+    with pytest.raises(Exception, match="strictly inside"):
+        edu.read(10, device_offset=4090)
+
+
+def test_stop_returns_the_function_to_its_previous_driver(bound) -> None:
+    """Stopping the driver gives the function back; a plain open binds it again."""
+    nub, drivers = bound
+    drivers.pop().stop(nub)
+    previous = nub.function.driver  # what sysfs showed before hwkit bound it
+    assert vfio.current_driver(nub.bdf) == previous
+    regs = nub.map_bar(0)
+    assert regs.read32(0) & 0xFF == 0xED
+    assert vfio.current_driver(nub.bdf) == "vfio-pci"
+    nub.close_device()
+    assert vfio.current_driver(nub.bdf) == previous
+    assert f"{nub.function.vendor_id:04x}:{nub.function.device_id:04x}" == profiles.EDU_ID
