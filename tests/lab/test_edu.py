@@ -4,17 +4,13 @@ Runs in the pci guest: the registry, catalogue (the shipped drivers/) and matchi
 engine run in this process, as `hwkit` does a driver in-process without the daemon.
 """
 
-import asyncio
 import os
 
 import pytest
-from hwkit.matching.catalogue import Catalogue
-from hwkit.matching.engine import MatchingEngine
 
+from hwkit.inprocess import pci_nubs, publish
 from hwkit.lab import profiles
-from hwkit.pci import discovery, vfio
-from hwkit.pci.nubs import PCIDevice
-from hwkit.registry import Registry
+from hwkit.pci import vfio
 
 pytestmark = pytest.mark.lab("pci")
 
@@ -22,19 +18,8 @@ pytestmark = pytest.mark.lab("pci")
 @pytest.fixture(scope="module")
 def bound():
     """Every PCI function published; the edu driver instance that matching started."""
-    registry = Registry()
-    engine = MatchingEngine(registry, Catalogue.load())
-    nubs = [PCIDevice(fn) for fn in discovery.list_functions()]
-
-    async def publish():
-        results = []
-        for nub in nubs:
-            nub.attach(registry.root)
-            results.append(await engine.publish(nub))
-        return results
-
-    asyncio.run(publish())
-    edu_nub = next(n for n in nubs if n.function.vendor_id == 0x1234)
+    session = publish(pci_nubs())
+    edu_nub = next(n for n in session.nubs if n.function.vendor_id == 0x1234)
     drivers = [c for c in edu_nub.clients() if type(c).__name__ == "EduDriver"]
     yield edu_nub, drivers
     for driver in drivers:
