@@ -3,10 +3,12 @@
 The public API is re-exported here; modules behind it are private.
 """
 
+from hwkit.dma import Direction, DMABuffer, DMACommand, DMAMapper, IOVAAllocator
 from hwkit.errors import (
     BadArgument,
     BusyResourceError,
     ClosedResourceError,
+    DescriptorError,
     DeviceGoneError,
     HwkitError,
     MissingDependency,
@@ -17,6 +19,7 @@ from hwkit.errors import (
 from hwkit.matching.catalogue import Catalogue
 from hwkit.matching.engine import MatchingEngine
 from hwkit.matching.matcher import match_nub
+from hwkit.mmio import Registers
 from hwkit.registry import POWER_PLANE, SERVICE_PLANE, Registry, RegistryEntry
 from hwkit.service import Message, Nub, Resources, Service, ServiceState
 from hwkit.workloop import (
@@ -39,11 +42,17 @@ __all__ = [
     "Catalogue",
     "ClosedResourceError",
     "CommandGate",
+    "DMABuffer",
+    "DMACommand",
+    "DMAMapper",
+    "DescriptorError",
     "DeviceGoneError",
+    "Direction",
     "EventSource",
     "FdEventSource",
     "FilterInterruptEventSource",
     "HwkitError",
+    "IOVAAllocator",
     "InterruptEventSource",
     "MatchingEngine",
     "Message",
@@ -51,6 +60,7 @@ __all__ = [
     "NotFoundError",
     "Nub",
     "PermissionDenied",
+    "Registers",
     "Registry",
     "RegistryEntry",
     "Resources",

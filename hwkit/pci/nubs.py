@@ -21,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping
-from enum import IntFlag
 from typing import Any, ClassVar
 
 from hwkit.dma import DMAMapper, IOVAAllocator
 from hwkit.errors import BadArgument, ClosedResourceError
 from hwkit.mmio import Registers
 from hwkit.pci import vfio
+from hwkit.pci.config import Command
 from hwkit.pci.discovery import PCIFunction, nub_properties
 from hwkit.service import Service
 from hwkit.workloop import InterruptEventSource
@@ -35,15 +35,6 @@ from hwkit.workloop import InterruptEventSource
 # Config space offsets (PCI Local Bus 3.0 §6.1).
 CONFIG_VENDOR_ID = 0x00
 CONFIG_COMMAND = 0x04
-
-
-class Command(IntFlag):
-    """The COMMAND register's bits drivers set."""
-
-    IO_SPACE = 1 << 0
-    MEMORY_SPACE = 1 << 1
-    BUS_MASTER = 1 << 2
-    INTX_DISABLE = 1 << 10
 
 
 class PCIDevice(Service):
