@@ -38,7 +38,8 @@ mount -t devtmpfs devtmpfs $R/dev || fail "devtmpfs in the new root"
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs -o mode=1777 tmpfs $R/dev/shm
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp || fail "tmpfs /tmp"
+# /tmp stays the host's, under the overlay: a checkout or virtualenv there (CI clones
+# often live in /tmp) is visible; what the guest writes there stays in the guest.
 mount -t tmpfs -o mode=0755 tmpfs $R/run || fail "tmpfs /run"
 mkdir -p $R/run/hwkit-lab
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 hwkitrun $R/run/hwkit-lab \

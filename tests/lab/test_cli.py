@@ -39,3 +39,13 @@ def test_a_device_left_out_of_the_profile_fails_its_inventory_test() -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "no PCI function 1234:11e8" in done.stdout
     assert re.search(r"\b1 failed, 3 passed\b", done.stdout), done.stdout
+
+
+@pytest.mark.lab("pci", host=True)
+def test_host_files_under_tmp_are_visible_in_the_guest(lab, tmp_path) -> None:
+    """CI clones often live in /tmp: the guest must see the host's /tmp, not an empty one."""
+    script = tmp_path / "hello.py"
+    script.write_text("import sys; print('seen from', sys.argv[1])\n")
+    result = lab.run([sys.executable, str(script), "guest"])
+    assert result.status == 0, result.stderr.decode()
+    assert result.text.strip() == "seen from guest"
