@@ -19,7 +19,8 @@ for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 # The lab downloads its kernel with apt: that needs package lists that know it.
-if [ ${#missing[@]} -gt 0 ] || ! apt-cache policy linux-image-amd64 2>/dev/null | grep -q "Candidate: [0-9]"; then
+kernel_policy=$(apt-cache policy linux-image-amd64 2>/dev/null || true)
+if [ ${#missing[@]} -gt 0 ] || [[ "$kernel_policy" != *"Candidate: "[0-9]* ]]; then
     echo "setup: apt-get update" >&2
     $SUDO apt-get update -q >/dev/null
 fi
