@@ -193,12 +193,14 @@ def main() -> int:
     """Bind edu functions by matching, in this process, and put each through its paces."""
     import os
 
-    from hwkit.inprocess import pci_nubs, publish
+    from hwkit.inprocess import Session, pci_nubs
     from hwkit.pci.vfio import current_driver
 
-    session = publish(pci_nubs())
+    session = Session()
+    session.publish_all(pci_nubs())
     drivers = session.drivers("EduDriver")
     if not drivers:
+        session.close()
         print("no edu function matched (is there one? `hwkit probe pci`)")
         return 1
     for edu in drivers:
@@ -214,7 +216,7 @@ def main() -> int:
         verdict = "identical" if back == data else "DIFFERENT"
         print(f"  DMA of 1000 random bytes to the device and back: {verdict}")
         print(f"  {edu.interrupts} interrupts handled on the work loop")
-    session.stop()
+    session.close()
     print("drivers stopped; functions returned to their previous drivers")
     return 0
 

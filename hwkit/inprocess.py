@@ -1,60 +1,145 @@
 """Matching and drivers in this process, without the daemon ("library first").
 
-    session = publish(pci_nubs())        # every PCI function as an IOPCIDevice nub
-    edu = session.drivers("EduDriver")[0]
+    with Session() as session:
+        session.publish_all(pci_nubs())          # every PCI function as an IOPCIDevice nub
+        edu = session.drivers("EduDriver")[0]
+        session.follow_pci()                     # hot-plug: new functions matched, gone ones
+                                                 # terminated (their drivers stopped)
 
 What the daemon does for a whole machine, done here for a script or a test: a registry,
-the catalogue from the personality search path, the matching engine, and the nubs
-published under the registry's root; drivers start in this process.
+the catalogue from the personality search path, the matching engine, and one work loop
+(a thread) on which matching, the nubs and the drivers that do not make their own run.
+
+``python -m hwkit.inprocess [--follow]`` does that for the PCI functions of this machine
+and prints what happens, one line per event.
+
+Threading: Session methods may be called from any thread; they run on the session loop.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from hwkit.matching.catalogue import Catalogue
 from hwkit.matching.engine import MatchingEngine
-from hwkit.registry import Registry
+from hwkit.registry import Registry, RegistryEntry
 from hwkit.service import Service
+from hwkit.uevent import Uevent, UeventMonitor
+from hwkit.workloop import FdEventSource, WorkLoop
 
 
-@dataclass
 class Session:
-    registry: Registry
-    engine: MatchingEngine
-    nubs: list[Service] = field(default_factory=list)
+    """A registry, catalogue and matching engine on one work loop, in this process."""
+
+    def __init__(self, catalogue: Catalogue | None = None, name: str = "hwkit-session") -> None:
+        self.work_loop = WorkLoop(name)
+        self.registry = Registry()
+        self.registry.work_loop = self.work_loop
+        self.catalogue = catalogue or Catalogue.load()
+        self.engine = MatchingEngine(self.registry, self.catalogue, loop=self.work_loop.loop)
+        self.nubs: list[Service] = []
+        self._monitor: UeventMonitor | None = None
+        self._source: FdEventSource | None = None
+        self.listeners: list[Callable[[str, RegistryEntry], Any]] = []
+        self.registry.observers.append(self._tell)
+
+    def _tell(self, event: str, entry: RegistryEntry) -> None:
+        for listener in self.listeners:
+            listener(event, entry)
+
+    def publish(self, nub: Service) -> None:
+        """Attach `nub` under the registry root and match it (drivers start now)."""
+
+        async def run() -> None:
+            nub.attach(self.registry.root)
+            self.nubs.append(nub)
+            self._tell("nub", nub)
+            await self.engine.publish(nub)
+
+        self.work_loop.run_sync(run)
+
+    def publish_all(self, nubs: Iterable[Service]) -> Session:
+        for nub in nubs:
+            self.publish(nub)
+        return self
 
     def drivers(self, class_name: str | None = None) -> list[Service]:
         """Started drivers (clients of the nubs), optionally of one Python class name."""
         return [
             client
-            for nub in self.nubs
+            for nub in list(self.nubs)
             for client in nub.clients()
             if class_name is None or type(client).__name__ == class_name
         ]
 
-    def stop(self) -> None:
-        """Stop every driver started here (leaves first), releasing their devices."""
-        for nub in self.nubs:
-            for client in reversed(nub.clients()):
-                client.stop(nub)
+    def terminate(self, nub: Service) -> None:
+        """Terminate `nub` (its drivers stop) as a removal would."""
+        self.work_loop.run_sync(nub.terminate)
 
+    # --- hot-plug -------------------------------------------------------------------
 
-def publish(nubs: Iterable[Service], catalogue: Catalogue | None = None) -> Session:
-    """Attach `nubs` under a new registry's root and match each; return the session."""
-    registry = Registry()
-    session = Session(registry, MatchingEngine(registry, catalogue or Catalogue.load()))
+    def follow_pci(self) -> None:
+        """Publish PCI functions that appear and terminate those that go, from uevents."""
+        self._monitor = UeventMonitor(subsystems={"pci"})
+        self._source = FdEventSource(self, self._uevents, self._monitor.fileno())
+        self.work_loop.add_event_source(self._source)
+        self._source.enable()
 
-    async def run() -> None:
-        for nub in nubs:
-            nub.attach(registry.root)
-            session.nubs.append(nub)
-            await session.engine.publish(nub)
+    async def _uevents(self, source: FdEventSource) -> None:
+        assert self._monitor is not None
+        for event in self._monitor.receive():
+            await self._pci_event(event)
 
-    asyncio.run(run())
-    return session
+    async def _pci_event(self, event: Uevent) -> None:
+        from hwkit.pci import discovery
+        from hwkit.pci.nubs import PCIDevice
+
+        bdf = event.env.get("PCI_SLOT_NAME", event.sys_name)
+        current = next((n for n in self.nubs if getattr(n, "bdf", None) == bdf), None)
+        if event.action == "add" and current is None:
+            nub = PCIDevice(discovery.read_function(discovery.SYSFS_ROOT / "bus/pci/devices" / bdf))
+            nub.attach(self.registry.root)
+            self.nubs.append(nub)
+            self._tell("nub", nub)
+            await self.engine.publish(nub)
+        elif event.action == "remove" and current is not None:
+            self.nubs.remove(current)
+            await current.terminate()
+        elif event.action in ("bind", "unbind") and current is not None:
+            driver = event.env.get("DRIVER") if event.action == "bind" else None
+            if driver is None:
+                current.remove_property("HWKernelDriver")
+            else:
+                current.set_property("HWKernelDriver", driver)
+
+    # --- end ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Terminate every nub (drivers stop, devices go back), then stop the loop."""
+        if self._source is not None:
+            self.work_loop.remove_event_source(self._source)
+        if self._monitor is not None:
+            self._monitor.close()
+
+        async def stop_all() -> None:
+            for nub in reversed(self.nubs):
+                await nub.terminate()
+            self.nubs.clear()
+
+        if not self.work_loop.closed:
+            self.work_loop.run_sync(stop_all)
+            self.work_loop.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def pci_nubs() -> list[Service]:
@@ -63,3 +148,46 @@ def pci_nubs() -> list[Service]:
     from hwkit.pci.nubs import PCIDevice
 
     return [PCIDevice(fn) for fn in discovery.list_functions()]
+
+
+def _describe(event: str, entry: RegistryEntry) -> str | None:
+    address = getattr(entry, "address", None) or entry.name
+    if event == "nub":
+        return f"published {address} ({entry.class_name})"
+    if event == "matched":
+        provider = getattr(entry, "provider", None)
+        where = getattr(provider, "address", None) or (provider.name if provider else "?")
+        return f"started {type(entry).__name__} on {where}"
+    if event == "terminated":
+        return f"terminated {address} ({type(entry).__name__})"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hwkit.inprocess",
+        description="Match this machine's PCI functions and run their drivers in this process.",
+    )
+    parser.add_argument("--follow", action="store_true", help="follow hot-plug until SIGTERM/^C")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+
+    def say(event: str, entry: RegistryEntry) -> None:
+        if (line := _describe(event, entry)) is not None:
+            print(line, flush=True)
+
+    with Session() as session:
+        session.listeners.append(say)
+        session.publish_all(pci_nubs())
+        if args.follow:
+            session.follow_pci()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: done.set())
+            print("following hot-plug", flush=True)
+            done.wait()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

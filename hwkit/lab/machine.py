@@ -74,6 +74,33 @@ class _Command:
         self.done = queue.Queue[int]()
 
 
+class GuestProcess:
+    """A command running in the guest (from :meth:`Lab.spawn`)."""
+
+    def __init__(self, lab: Lab, cid: int, command: _Command) -> None:
+        self.lab = lab
+        self.cid = cid
+        self.command = command
+        self.result: Result | None = None
+
+    def signal(self, signum: int) -> None:
+        """Send `signum` to the command's process group in the guest."""
+        self.lab._send({"op": "signal", "id": self.cid, "signal": int(signum)})
+
+    def wait(self, timeout: float | None = None, check: bool = False) -> Result:
+        """Wait for the command to end (killing it after `timeout` s); see Lab.run."""
+        if self.result is None:
+            try:
+                status = self.lab._wait_command(self.cid, self.command, timeout)
+            finally:
+                self.lab._commands.pop(self.cid, None)
+            chunks = self.command.chunks
+            self.result = Result(
+                self.command.argv, status, b"".join(chunks[1]), b"".join(chunks[2])
+            )
+        return self.result.check() if check else self.result
+
+
 class Lab:
     """One QEMU guest with the devices of some profiles.
 
@@ -340,6 +367,32 @@ class Lab:
         elif message["op"] == "log":
             log.info("guest agent: %s", message.get("text"))
 
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: dict[str, str] | None = None,
+        stdout: BinaryIO | Callable[[bytes], None] | None = None,
+        stderr: BinaryIO | Callable[[bytes], None] | None = None,
+    ) -> GuestProcess:
+        """Start `argv` as root in the guest and return at once (see :meth:`run`)."""
+        if self._agent is None or self._closed:
+            raise LabError("lab: not started (use Lab.start() or `with Lab(...)`)")
+        sinks = {1: _sink(stdout), 2: _sink(stderr)}
+        with self._lock:
+            cid, self._next_id = self._next_id, self._next_id + 1
+            command = self._commands[cid] = _Command(list(argv), sinks)
+            message = {
+                "op": "run",
+                "id": cid,
+                "argv": list(argv),
+                "cwd": cwd or os.getcwd(),
+                "env": {**os.environ, **self.guest_env(), **(env or {})},
+            }
+            agent.write_all(self._agent.fileno(), agent.encode(message))
+        return GuestProcess(self, cid, command)
+
     def run(
         self,
         argv: Sequence[str],
@@ -360,28 +413,8 @@ class Lab:
             LabError: COMMAND_TIMEOUT after `timeout` s (the command is killed), or the
                 guest was lost while it ran; with `check`, a non-zero status.
         """
-        if self._agent is None or self._closed:
-            raise LabError("lab: not started (use Lab.start() or `with Lab(...)`)")
-        sinks = {1: _sink(stdout), 2: _sink(stderr)}
-        with self._lock:
-            cid, self._next_id = self._next_id, self._next_id + 1
-            command = self._commands[cid] = _Command(list(argv), sinks)
-            message = {
-                "op": "run",
-                "id": cid,
-                "argv": list(argv),
-                "cwd": cwd or os.getcwd(),
-                "env": {**os.environ, **self.guest_env(), **(env or {})},
-            }
-            agent.write_all(self._agent.fileno(), agent.encode(message))
-        try:
-            status = self._wait_command(cid, command, timeout)
-        finally:
-            del self._commands[cid]
-        result = Result(
-            list(argv), status, b"".join(command.chunks[1]), b"".join(command.chunks[2])
-        )
-        return result.check() if check else result
+        process = self.spawn(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+        return process.wait(timeout, check=check)
 
     def _wait_command(self, cid: int, command: _Command, timeout: float | None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout

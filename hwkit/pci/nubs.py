@@ -55,6 +55,7 @@ class PCIDevice(Service):
         self._registers: list[Registers] = []
         self._mappers: list[DMAMapper] = []
         self._allocator: IOVAAllocator | None = None
+        self._request_source: InterruptEventSource | None = None
 
     @property
     def address(self) -> str:
@@ -63,11 +64,37 @@ class PCIDevice(Service):
     # --- opening ------------------------------------------------------------------
 
     def open_device(self) -> vfio.VfioDevice:
-        """Bind the function to vfio-pci (remembering its driver) and open it once."""
+        """Bind the function to vfio-pci (remembering its driver) and open it once.
+
+        From then on the nub listens to VFIO's request interrupt: when the kernel wants
+        the device back (hot-unplug, an unbind from sysfs) the nub terminates itself,
+        its driver stops and releases the device, and the removal can complete.
+        """
         if self.opened is None:
             self.opened = vfio.open_device(self.bdf)
             self.log.info("opened through VFIO (previous driver: %s)", self.opened.previous_driver)
+            self._watch_requests()
         return self.opened.device
+
+    def _watch_requests(self) -> None:
+        assert self.opened is not None
+        try:
+            if self.opened.device.irq_info(vfio.PciIrq.REQ).count == 0:
+                return
+        except BadArgument:  # a kernel without the request interrupt
+            return
+        fd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        self.opened.device.enable_irqs(vfio.PciIrq.REQ, [fd])
+        self._eventfds[vfio.PciIrq.REQ] = [fd]
+        self._request_source = InterruptEventSource(self, self._removal_requested, fd)
+        self.get_work_loop().add_event_source(self._request_source)
+        self._request_source.enable()
+
+    async def _removal_requested(self, source: InterruptEventSource, count: int) -> None:
+        if self.is_inactive:
+            return
+        self.log.warning("the kernel asks for the device back (removal or unbind): terminating")
+        await self.terminate()
 
     @property
     def device(self) -> vfio.VfioDevice:
@@ -157,11 +184,21 @@ class PCIDevice(Service):
 
     # --- closing ------------------------------------------------------------------
 
+    def free(self) -> None:
+        """Nothing opened through the nub outlives it (I/O Kit's ``free``)."""
+        self.close_device()
+        super().free()
+
     def close_device(self, restore: bool = True) -> None:
         """Release everything opened through this nub; give the function back."""
         for mapper in self._mappers:
             mapper.close()
         self._mappers.clear()
+        if self._request_source is not None:
+            self._request_source.disable()
+            if self._request_source.work_loop is not None:
+                self._request_source.work_loop.remove_event_source(self._request_source)
+            self._request_source = None
         if self.opened is not None:
             for kind, fds in self._eventfds.items():
                 with contextlib.suppress(Exception):

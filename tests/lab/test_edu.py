@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from hwkit.inprocess import pci_nubs, publish
+from hwkit.inprocess import Session, pci_nubs
 from hwkit.lab import profiles
-from hwkit.pci import vfio
+from hwkit.pci import discovery, vfio
+from hwkit.pci.nubs import PCIDevice
 
 pytestmark = pytest.mark.lab("pci")
 
@@ -18,23 +19,22 @@ pytestmark = pytest.mark.lab("pci")
 @pytest.fixture(scope="module")
 def bound():
     """Every PCI function published; the edu driver instance that matching started."""
-    session = publish(pci_nubs())
-    edu_nub = next(n for n in session.nubs if n.function.vendor_id == 0x1234)
-    drivers = [c for c in edu_nub.clients() if type(c).__name__ == "EduDriver"]
-    yield edu_nub, drivers
-    for driver in drivers:
-        driver.stop(edu_nub)
+    with Session() as session:
+        session.publish_all(pci_nubs())
+        edu_nub = next(n for n in session.nubs if n.function.vendor_id == 0x1234)
+        drivers = [c for c in edu_nub.clients() if type(c).__name__ == "EduDriver"]
+        yield session, edu_nub, drivers
 
 
 def test_matching_binds_the_edu_driver_and_only_it(bound) -> None:
-    nub, drivers = bound
+    _, nub, drivers = bound
     assert len(drivers) == 1
     assert drivers[0].get_property("IOProbeScore") is not None
     assert vfio.current_driver(nub.bdf) == "vfio-pci"
 
 
 def test_identity_and_interrupt_kind(bound) -> None:
-    _, (edu,) = bound
+    _, _, (edu,) = bound
     assert edu.version == "1.0"
     assert edu.get_property("HWInterruptType") in ("MSI", "INTX")
 
@@ -43,7 +43,7 @@ def test_identity_and_interrupt_kind(bound) -> None:
     ("n", "expected"), [(0, 1), (1, 1), (5, 120), (10, 3628800), (12, 479001600)]
 )
 def test_factorial_completes_by_interrupt(bound, n: int, expected: int) -> None:
-    _, (edu,) = bound
+    _, _, (edu,) = bound
     before = edu.interrupts
     assert edu.factorial(n) == expected
     assert edu.interrupts == before + 1
@@ -51,7 +51,7 @@ def test_factorial_completes_by_interrupt(bound, n: int, expected: int) -> None:
 
 @pytest.mark.parametrize("length", [1, 64, 1000, 4095])
 def test_dma_round_trip_of_random_data(bound, length: int) -> None:
-    _, (edu,) = bound
+    _, _, (edu,) = bound
     data = os.urandom(length)
     before = edu.interrupts
     edu.write(data)
@@ -61,28 +61,29 @@ def test_dma_round_trip_of_random_data(bound, length: int) -> None:
 
 
 def test_dma_at_an_offset(bound) -> None:
-    _, (edu,) = bound
+    _, _, (edu,) = bound
     edu.write(b"hwkit" * 10, device_offset=100)
     assert edu.read(50, device_offset=100) == b"hwkit" * 10
 
 
 def test_dma_reaching_the_buffer_end_is_refused_before_the_device_sees_it(bound) -> None:
-    _, (edu,) = bound
+    _, _, (edu,) = bound
     with pytest.raises(Exception, match="strictly inside"):
         edu.write(b"x" * 4096)
     with pytest.raises(Exception, match="strictly inside"):
         edu.read(10, device_offset=4090)
 
 
-def test_stop_returns_the_function_to_its_previous_driver(bound) -> None:
-    """Stopping the driver gives the function back; a plain open binds it again."""
-    nub, drivers = bound
-    drivers.pop().stop(nub)
+def test_terminating_the_nub_returns_the_function_to_its_previous_driver(bound) -> None:
+    """Terminate (as a removal does): the driver stops and the function goes back."""
+    session, nub, drivers = bound
     previous = nub.function.driver  # what sysfs showed before hwkit bound it
+    session.terminate(nub)
+    assert not drivers[0].is_started
     assert vfio.current_driver(nub.bdf) == previous
-    regs = nub.map_bar(0)
-    assert regs.read32(0) & 0xFF == 0xED
+    again = PCIDevice(discovery.read_function(nub.function.sysfs_path))
+    assert again.map_bar(0).read32(0) & 0xFF == 0xED
     assert vfio.current_driver(nub.bdf) == "vfio-pci"
-    nub.close_device()
+    again.close_device()
     assert vfio.current_driver(nub.bdf) == previous
     assert f"{nub.function.vendor_id:04x}:{nub.function.device_id:04x}" == profiles.EDU_ID
