@@ -56,47 +56,54 @@ class Registers:
         self.where = where
         self.names = dict(names or {})
         self.is_present = is_present
+        self._last32 = self.size - 4
         self.gone = False
         self.closed = False
+        self._blocked = False  # closed or gone: checked on every access, so one flag
 
     def name(self, offset: int) -> str:
         label = self.names.get(offset)
         return f"{label} (0x{offset:x})" if label else f"register 0x{offset:x}"
 
-    def _check(self, offset: int, width: int) -> None:
+    def _refuse(self, offset: int, width: int) -> None:
+        """Raise the error an access that failed the fast checks deserves."""
         if self.closed:
             raise ClosedResourceError(f"{self.where}: registers used after close")
         if self.gone:
             raise DeviceGoneError(f"{self.where} is gone (an earlier read returned all-ones)")
-        if offset % width or not 0 <= offset <= self.size - width:
-            raise BadArgument(
-                f"{self.where}: {width * 8}-bit access at 0x{offset:x} is "
-                f"{'unaligned' if offset % width else 'outside the region'} (size 0x{self.size:x})"
-            )
+        raise BadArgument(
+            f"{self.where}: {width * 8}-bit access at 0x{offset:x} is "
+            f"{'unaligned' if offset % width else 'outside the region'} (size 0x{self.size:x})"
+        )
 
     def _all_ones(self, offset: int) -> None:
         if self.is_present is not None and not self.is_present():
-            self.gone = True
+            self.gone = self._blocked = True
             raise DeviceGoneError(
                 f"{self.where}: {self.name(offset)} read all-ones and the device no longer "
                 "answers config reads: it was removed"
             )
 
+    # The accessors are the hot path: one combined test, then a single load or store.
+
     def read32(self, offset: int) -> int:
-        self._check(offset, 4)
+        if offset & 3 or not 0 <= offset <= self._last32 or self._blocked:
+            self._refuse(offset, 4)
         value = self._u32[offset >> 2]
         if value == ALL_ONES_32:
             self._all_ones(offset)
         return value
 
     def write32(self, offset: int, value: int) -> None:
-        self._check(offset, 4)
+        if offset & 3 or not 0 <= offset <= self._last32 or self._blocked:
+            self._refuse(offset, 4)
         self._u32[offset >> 2] = value
 
     def read64(self, offset: int) -> int:
         if self._u64 is None:
             raise BadArgument(f"{self.where}: region size 0x{self.size:x} allows no 64-bit access")
-        self._check(offset, 8)
+        if offset & 7 or not 0 <= offset <= self.size - 8 or self._blocked:
+            self._refuse(offset, 8)
         value = self._u64[offset >> 3]
         if value == ALL_ONES_64:
             self._all_ones(offset)
@@ -105,7 +112,8 @@ class Registers:
     def write64(self, offset: int, value: int) -> None:
         if self._u64 is None:
             raise BadArgument(f"{self.where}: region size 0x{self.size:x} allows no 64-bit access")
-        self._check(offset, 8)
+        if offset & 7 or not 0 <= offset <= self.size - 8 or self._blocked:
+            self._refuse(offset, 8)
         self._u64[offset >> 3] = value
 
     def set_bits(self, offset: int, mask: int) -> None:
@@ -143,7 +151,7 @@ class Registers:
         return np.frombuffer(self._u32, dtype=dtype)
 
     def close(self) -> None:
-        self.closed = True
+        self.closed = self._blocked = True
         self._u32.release()
         if self._u64 is not None:
             self._u64.release()

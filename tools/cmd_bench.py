@@ -11,6 +11,7 @@ import importlib
 
 BENCHES = [
     "hwkit.matching.bench",
+    "hwkit.pci.bench",
 ]
 
 

@@ -10,10 +10,11 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # Debian packages: QEMU and its image tool, a static busybox and kmod for the guest's
-# initramfs, libusb for python-libusb1, pciutils/usbutils to compare against, and
-# python3-venv for Debian's own Python.
+# initramfs, libusb for python-libusb1, pciutils/usbutils to compare against,
+# python3-venv for Debian's own Python, and a C compiler with the kernel's headers for
+# the benchmarks' C references.
 packages=(qemu-system-x86 qemu-utils busybox-static kmod libusb-1.0-0 pciutils usbutils
-          python3-venv)
+          python3-venv gcc libc6-dev linux-libc-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
