@@ -87,6 +87,17 @@ def check_hotplug_port(roots: Roots) -> str | None:
     return "no empty pcie-root-port for hot-plug"
 
 
+def check_shared_group(roots: Roots) -> str | None:
+    """Two virtio-rng functions in one IOMMU group."""
+    found = pci_functions(roots, profiles.VIRTIO_RNG_ID)
+    if len(found) != 2:
+        return f"{len(found)} PCI functions {profiles.VIRTIO_RNG_ID} (virtio-rng), expected 2"
+    groups = {os.path.realpath(dev / "iommu_group") for dev in found}
+    if len(groups) != 1:
+        return f"the virtio-rng functions are in {len(groups)} IOMMU groups, expected one"
+    return None
+
+
 def check_vfio(roots: Roots) -> str | None:
     missing = [
         m
@@ -146,6 +157,7 @@ EXPECTATIONS = [
     Expectation("pci", "edu", check_edu),
     Expectation("pci", "nvme", check_nvme),
     Expectation("pci", "hotplug-port", check_hotplug_port),
+    Expectation("pci", "shared-group", check_shared_group),
     Expectation("pci", "vfio", check_vfio),
     Expectation("usb", "usb-storage", usb_check(profiles.USB_STORAGE_ID, "QEMU usb-storage")),
     Expectation("usb", "usb-kbd", usb_check(profiles.USB_KBD_ID, "QEMU usb-kbd")),

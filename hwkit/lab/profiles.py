@@ -22,6 +22,7 @@ EDU_ID = "1234:11e8"
 NVME_ID = "1b36:0010"
 NVME_CLASS = 0x010802
 NVME_SERIAL = "HWKITLAB0001"
+VIRTIO_RNG_ID = "1af4:1005"  # transitional virtio-rng-pci
 USB_STORAGE_ID = "46f4:0001"
 USB_KBD_ID = "0627:0001"
 FTDI_ID = "0403:6001"
@@ -115,23 +116,27 @@ PCI = Profile(
     name="pci",
     description=(
         "q35 + intel-iommu; edu (1234:11e8); NVMe 1b36:0010 with a scratch disk "
-        f"(serial {NVME_SERIAL}); a free pcie-root-port '{HOTPLUG_PORT}' for hot-plug; "
+        f"(serial {NVME_SERIAL}); a free pcie-root-port '{HOTPLUG_PORT}' for hot-plug; two "
+        "virtio-rng behind a PCIe-to-PCI bridge sharing one IOMMU group; "
         "vfio, vfio-pci and vfio_iommu_type1 loaded"
     ),
     devices=(
-        "-device",
-        "edu,id=edu0",
-        "-drive",
-        "if=none,id=nvme0disk,format=raw,file={run}/nvme0.img",
-        "-device",
-        f"nvme,id=nvme0,serial={NVME_SERIAL},drive=nvme0disk",
-        "-device",
-        f"pcie-root-port,id={HOTPLUG_PORT},slot=1,chassis=1",
+        "-device", "edu,id=edu0",
+        "-drive", "if=none,id=nvme0disk,format=raw,file={run}/nvme0.img",
+        "-device", f"nvme,id=nvme0,serial={NVME_SERIAL},drive=nvme0disk",
+        "-device", f"pcie-root-port,id={HOTPLUG_PORT},slot=1,chassis=1",
+        # Two functions behind a PCIe-to-PCI bridge share one IOMMU group (the bridge
+        # aliases their requester IDs): the group is not viable while one of them keeps
+        # its kernel driver (virtio-pci).
+        "-device", "pcie-root-port,id=sharedport,slot=2,chassis=2",
+        "-device", "pcie-pci-bridge,id=sharedbridge,bus=sharedport",
+        "-device", "virtio-rng-pci,id=rng0,bus=sharedbridge,addr=1",
+        "-device", "virtio-rng-pci,id=rng1,bus=sharedbridge,addr=2",
     ),
     images=(Image("nvme0", 64),),
     modules=("vfio", "vfio_iommu_type1", "vfio-pci", "nvme"),
-    expect=(("edu0", "pci", EDU_ID), ("nvme0", "pci", NVME_ID)),
-)
+    expect=(("edu0", "pci", EDU_ID), ("nvme0", "pci", NVME_ID), ("rng0", "pci", VIRTIO_RNG_ID)),
+)  # fmt: skip
 
 USB = Profile(
     name="usb",

@@ -368,9 +368,13 @@ class VfioGroup:
 
     def set_container(self, container: VfioContainer) -> None:
         if GroupFlag.VIABLE not in self.status():
+            blockers = group_blockers(self.number)
+            named = "; ".join(f"{bdf} is still bound to {driver}" for bdf, driver in blockers)
             raise BusyResourceError(
-                f"cannot use IOMMU group {self.number}: not viable (a device in it is bound to a "
-                "kernel driver other than vfio-pci; bind every device of the group to vfio-pci)"
+                f"cannot use IOMMU group {self.number}: not viable ({named or 'a member is bound'}"
+                " to a kernel driver other than vfio-pci). Every device of a group goes to one "
+                f"user: bind the others too (hwkit does not do it for you), e.g. echo vfio-pci > "
+                f"/sys/bus/pci/devices/{blockers[0][0] if blockers else 'BDF'}/driver_override"
             )
         buf = bytearray(struct.pack("=i", container._fd()))
         _ioctl(self._fd(), Ioctl.GROUP_SET_CONTAINER, buf, "set container", f"group {self.number}")
@@ -633,6 +637,22 @@ def _write(path: Path, value: str, what: str) -> None:
         path.write_text(value)
     except OSError as exc:
         raise _error(exc, what, str(path)) from exc
+
+
+def group_blockers(group: int, sysfs_root: Path = Path("/sys")) -> list[tuple[str, str]]:
+    """Members of IOMMU group `group` bound to a driver that makes it non-viable.
+
+    vfio-pci and pci-stub leave a group viable, and so does a bridge's pcieport.
+    """
+    out = []
+    for member in sorted(
+        (sysfs_root / "kernel" / "iommu_groups" / str(group) / "devices").glob("*")
+    ):
+        link = member / "driver"
+        driver = os.path.basename(os.readlink(link)) if link.is_symlink() else None
+        if driver not in (None, "vfio-pci", "pci-stub", "pcieport"):
+            out.append((member.name, driver))
+    return out
 
 
 def bind(bdf: str, sysfs: Path = SYSFS_PCI) -> str | None:

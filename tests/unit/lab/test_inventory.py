@@ -1,6 +1,7 @@
 """The inventory checks on a fake sysfs tree: each passes with its device, fails without."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ def full(tmp_path: Path) -> inventory.Roots:
     (nvme / "nvme/nvme0").mkdir(parents=True)
     (nvme / "nvme/nvme0/serial").write_text(profiles.NVME_SERIAL + "\n")
     pci(tmp_path, "0000:00:04.0", 0x1B36, 0x000C, 0x060400)
+    (tmp_path / "groups/7").mkdir(parents=True)
+    for bdf in ("0000:02:01.0", "0000:02:02.0"):
+        rng = pci(tmp_path, bdf, 0x1AF4, 0x1005, 0x00FF00, group=False)
+        os.symlink(tmp_path / "groups/7", rng / "iommu_group")
     for module in ("vfio", "vfio_pci", "vfio_iommu_type1"):
         (tmp_path / "sys/module" / module).mkdir(parents=True)
     (tmp_path / "dev/vfio").mkdir(parents=True)
@@ -61,6 +66,7 @@ REMOVALS = {
     "nvme": ("bus/pci/devices/0000:00:03.0", "no PCI function 1b36:0010"),
     "hotplug-port": ("bus/pci/devices/0000:00:04.0", "no empty pcie-root-port"),
     "vfio": ("module/vfio_pci", "modules not loaded: vfio_pci"),
+    "shared-group": ("bus/pci/devices/0000:02:02.0", "1 PCI functions 1af4:1005"),
     "usb-storage": ("bus/usb/devices/1-1", "no USB device 46f4:0001"),
     "usb-kbd": ("bus/usb/devices/1-2", "no USB device 0627:0001"),
     "ftdi": ("bus/usb/devices/1-3", "no USB device 0403:6001"),
@@ -72,9 +78,7 @@ REMOVALS = {
 def test_removing_a_device_fails_exactly_its_check(full: inventory.Roots, name: str) -> None:
     relative, message = REMOVALS[name]
     target = full.sys / relative
-    for child in sorted(target.rglob("*"), reverse=True):
-        child.rmdir() if child.is_dir() else child.unlink()
-    target.rmdir()
+    shutil.rmtree(target)
     found = inventory.problems(["all"], full)
     assert len(found) == 1 and found[0].startswith(f"{name}: ") and message in found[0], found
 
@@ -101,6 +105,15 @@ def test_tty_gs0_must_be_a_character_device(full: inventory.Roots) -> None:
     (full.dev / "ttyGS0").write_text("")
     assert inventory.problems(["usb"], full) == [
         f"ttyGS0: {full.dev}/ttyGS0 is not a character device"
+    ]
+
+
+def test_shared_group_must_be_one_group(full: inventory.Roots, tmp_path: Path) -> None:
+    link = full.sys / "bus/pci/devices/0000:02:02.0/iommu_group"
+    link.unlink()
+    link.mkdir()
+    assert inventory.problems(["pci"], full) == [
+        "shared-group: the virtio-rng functions are in 2 IOMMU groups, expected one"
     ]
 
 

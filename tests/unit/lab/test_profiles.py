@@ -34,7 +34,7 @@ def test_without_drops_the_device_its_drive_image_and_expectation() -> None:
     pci = profiles.PCI.without(["nvme0"])
     assert not any("nvme" in arg for arg in pci.devices)
     assert pci.images == ()
-    assert [e[2] for e in pci.expect] == [profiles.EDU_ID]
+    assert [e[2] for e in pci.expect] == [profiles.EDU_ID, profiles.VIRTIO_RNG_ID]
     assert "edu,id=edu0" in pci.devices
 
 
