@@ -17,7 +17,6 @@ from typing import Any
 
 from hwkit.dma import Direction, DMABuffer
 from hwkit.errors import BadArgument, HwkitError
-from hwkit.pci import vfio
 from hwkit.pci.nubs import PCIDevice
 from hwkit.service import Service
 
@@ -84,21 +83,18 @@ class EduDriver(Service):
         self.interrupts = 0
         self._waiters: dict[Irq, asyncio.Future[int]] = {}
         self._busy: asyncio.Lock | None = None
-        self.irq = provider.interrupt_source(self, self._interrupt)
-        self.set_property("HWInterruptType", self._irq_kind_name())
+        self.irq_kind = provider.best_irq_kind()
+        self.irq = provider.interrupt_source(self, self._interrupt, self.irq_kind)
+        self.set_property("HWInterruptType", self.irq_kind.name)
         self.get_work_loop().add_event_source(self.irq)
         self.irq.enable()
         self.dma = provider.dma_mapper(DMA_ADDRESS_BITS)
         self.buffer = DMABuffer(DEVICE_BUFFER_SIZE, name=f"edu {provider.bdf}")
         self.dma.prepare(self.buffer, Direction.BOTH)
         self.set_property("HWEduVersion", self.version)
-        self.log.info("edu %s ready (interrupts by %s)", self.version, self._irq_kind_name())
+        self.log.info("edu %s ready (interrupts by %s)", self.version, self.irq_kind.name)
         self.register_service()
         return True
-
-    def _irq_kind_name(self) -> str:
-        kinds = [vfio.PciIrq(k).name for k in self.nub._eventfds]
-        return kinds[0] if kinds else "none"
 
     def stop(self, provider: PCIDevice) -> None:
         self.irq.disable()

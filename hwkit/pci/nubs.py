@@ -148,7 +148,7 @@ class PCIDevice(Service):
         INTx sources unmask the line after each action (VFIO automasks it).
         """
         device = self.open_device()
-        kind = kind if kind is not None else self._best_irq_kind()
+        kind = kind if kind is not None else self.best_irq_kind()
         if kind not in self._eventfds:
             count = device.irq_info(kind).count
             if vectors > count:
@@ -162,7 +162,9 @@ class PCIDevice(Service):
         unmask = device.unmask_intx if kind == vfio.PciIrq.INTX else None
         return InterruptEventSource(owner, action, fds[vector], unmask=unmask)
 
-    def _best_irq_kind(self) -> vfio.PciIrq:
+    def best_irq_kind(self) -> vfio.PciIrq:
+        """MSI-X if the function has vectors of it, else MSI, else INTx."""
+        self.open_device()
         for kind in (vfio.PciIrq.MSIX, vfio.PciIrq.MSI):
             with contextlib.suppress(BadArgument):
                 if self.device.irq_info(kind).count > 0:

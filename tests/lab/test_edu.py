@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from hwkit.dma import DMABuffer
 from hwkit.inprocess import Session, pci_nubs
 from hwkit.lab import profiles
 from hwkit.pci import discovery, vfio
@@ -72,6 +73,21 @@ def test_dma_reaching_the_buffer_end_is_refused_before_the_device_sees_it(bound)
         edu.write(b"x" * 4096)
     with pytest.raises(Exception, match="strictly inside"):
         edu.read(10, device_offset=4090)
+
+
+def test_hugepage_buffers_map_through_the_iommu(bound) -> None:
+    _, nub, (edu,) = bound
+    with open("/proc/sys/vm/nr_hugepages", "w") as f:
+        f.write("4")
+    buffer = DMABuffer(2 << 20, name="huge", hugepages=True)
+    try:
+        mapping = edu.dma.prepare(buffer)
+        assert mapping.size == 2 << 20 and mapping.iova + mapping.size <= 1 << 28
+        assert nub.opened.container.mappings[mapping.iova] == 2 << 20
+        edu.dma.complete(buffer)
+        assert mapping.iova not in nub.opened.container.mappings
+    finally:
+        buffer.close()
 
 
 def test_terminating_the_nub_returns_the_function_to_its_previous_driver(bound) -> None:
