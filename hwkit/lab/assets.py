@@ -311,7 +311,10 @@ def ensure_initramfs(kernel: Kernel) -> Path:
         order.append(path.name)
     entries.append(("lib/modules/load-order", 0o100644, ("\n".join(order) + "\n").encode()))
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".partial")
-    tmp.write_bytes(gzip.compress(newc_archive(entries), compresslevel=6))
+    # a unique temporary name: two first runs at once must not write into one file
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(gzip.compress(newc_archive(entries), compresslevel=6))
+    os.chmod(tmp, 0o644)
     os.replace(tmp, target)
     return target

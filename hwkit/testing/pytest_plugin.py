@@ -43,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--lab-boot-timeout", type=float, default=180.0, metavar="S", help="guest boot timeout"
     )
+    group.addoption(
+        "--lab-timeout",
+        type=float,
+        default=1800.0,
+        metavar="S",
+        help="kill a profile's guest tests after S seconds (default 1800)",
+    )
     group.addoption(REPORT_FILE_OPTION, metavar="FILE", help=argparse.SUPPRESS)
 
 
@@ -171,11 +178,19 @@ class HostLabs:
             f"--rootdir={self.config.rootpath}", REPORT_FILE_OPTION, guest_report,
             *[item.nodeid for item in batch.items],
         ]  # fmt: skip
+        from hwkit.lab.errors import LabError
+
+        timeout = self.config.getoption("--lab-timeout")
         with log_file.open("wb") as log:
-            result = lab.run(argv, cwd=str(self.config.rootpath), stdout=log, stderr=log)
+            try:
+                status = lab.run(
+                    argv, cwd=str(self.config.rootpath), stdout=log, stderr=log, timeout=timeout
+                ).status
+                outcome = f"exit {status}"
+            except LabError as exc:  # a hung or lost guest: keep whatever was reported
+                outcome = str(exc)
         self._report(
-            f"lab: {len(batch.items)} guest tests ran in the {lab.profile.name} guest "
-            f"(guest pytest exit {result.status})"
+            f"lab: {len(batch.items)} guest tests ran in the {lab.profile.name} guest ({outcome})"
         )
         reports: dict[str, list[Any]] = {}
         collect_errors = []
@@ -191,7 +206,7 @@ class HostLabs:
         log_tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
         batch.reports = reports
         batch.trouble = (
-            f"the guest pytest (exit {result.status}) reported nothing for this test.\n"
+            f"the guest pytest ({outcome}) did not finish this test.\n"
             + "".join(f"collection error in the guest: {e}\n" for e in collect_errors)
             + f"last lines of its output:\n{log_tail}"
         )
@@ -205,9 +220,9 @@ class HostLabs:
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         try:
             self.lab_for(batch.key)
-            reports = (batch.reports or {}).get(item.nodeid) or [
-                _failed(item, f"lab {'+'.join(batch.key)}: {batch.trouble}")
-            ]
+            reports = list((batch.reports or {}).get(item.nodeid, []))
+            if not any(r.when == "teardown" for r in reports):  # it never finished
+                reports.append(_failed(item, f"lab {'+'.join(batch.key)}: {batch.trouble}"))
         except Exception as exc:
             reports = [_failed(item, _lab_failure(batch.key, exc))]
         for report in reports:
