@@ -4,7 +4,9 @@ Each :class:`Expectation` looks at sysfs (and /dev) the way a driver would find 
 device, and returns None when the device is there as the profile promises, or a sentence
 saying what is missing or wrong. Lab tests assert these one by one; ``hwkit lab run
 --omit ID`` boots a profile without one device model, which makes its check fail.
-Roots are parameters so the checks are testable on a fake sysfs tree.
+Roots are parameters so the checks are testable on a fake sysfs tree. The checks read
+sysfs directly rather than through hwkit's discovery code: an oracle must not share the
+code it checks (``tests/lab/test_probe.py`` checks that code against lspci and lsusb).
 """
 
 from __future__ import annotations
