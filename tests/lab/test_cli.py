@@ -6,14 +6,18 @@ import sys
 
 import pytest
 
+from hwkit.lab.machine import GUEST_RUN_DIR
+
 HWKIT = [sys.executable, "-m", "hwkit.tools.cli"]
 
 
 @pytest.mark.lab("pci", host=True)
-def test_run_streams_output_and_passes_the_exit_status() -> None:
-    code = "import os; print('guest', os.uname().release); raise SystemExit(7)"
+def test_run_streams_output_and_passes_the_exit_status(tmp_path) -> None:
+    """Also: a script under the host's /tmp (where CI clones often live) runs in the guest."""
+    script = tmp_path / "status.py"
+    script.write_text("import os; print('guest', os.uname().release); raise SystemExit(7)\n")
     done = subprocess.run(
-        [*HWKIT, "lab", "run", "--profile", "pci", "--", sys.executable, "-c", code],
+        [*HWKIT, "lab", "run", "--profile", "pci", "--", sys.executable, str(script)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -42,10 +46,11 @@ def test_a_device_left_out_of_the_profile_fails_its_inventory_test() -> None:
 
 
 @pytest.mark.lab("pci", host=True)
-def test_host_files_under_tmp_are_visible_in_the_guest(lab, tmp_path) -> None:
-    """CI clones often live in /tmp: the guest must see the host's /tmp, not an empty one."""
-    script = tmp_path / "hello.py"
+def test_files_the_host_writes_while_the_guest_runs_go_through_the_run_folder(lab) -> None:
+    """The root is an overlay: host files made after boot belong in the shared folder."""
+    script = lab.run_dir / "hello.py"
     script.write_text("import sys; print('seen from', sys.argv[1])\n")
-    result = lab.run([sys.executable, str(script), "guest"])
+    guest_path = f"{GUEST_RUN_DIR}/hello.py"
+    result = lab.run([sys.executable, guest_path, "guest"])
     assert result.status == 0, result.stderr.decode()
     assert result.text.strip() == "seen from guest"
