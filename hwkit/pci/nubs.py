@@ -48,6 +48,17 @@ class PCIDevice(Service):
 
     def __init__(self, function: PCIFunction) -> None:
         super().__init__(function.bdf, nub_properties(function), location=function.bdf)
+        if function.iommu_group is not None:
+            # Viable for this function's driver: every other member of the group is free
+            # (or on vfio-pci); a driver matched here can then open it.
+            others = [
+                f"{bdf} ({driver})"
+                for bdf, driver in vfio.group_blockers(function.iommu_group)
+                if bdf != function.bdf
+            ]
+            self.set_property("HWIOMMUGroupViable", not others)
+            if others:
+                self.set_property("HWIOMMUGroupBlockers", others)
         self.function = function
         self.bdf = function.bdf
         self.opened: vfio.OpenedDevice | None = None

@@ -103,3 +103,34 @@ def test_terminating_the_nub_returns_the_function_to_its_previous_driver(bound) 
     again.close_device()
     assert vfio.current_driver(nub.bdf) == previous
     assert f"{nub.function.vendor_id:04x}:{nub.function.device_id:04x}" == profiles.EDU_ID
+
+
+def test_intx_is_unmasked_after_each_handler() -> None:
+    """VFIO automasks INTx when it fires: without the unmask the second one never comes."""
+    import threading
+
+    from hwkit.workloop import WorkLoop
+
+    fn = next(f for f in discovery.list_functions() if f.vendor_id == 0x1234)
+    nub = PCIDevice(fn)
+    loop = WorkLoop("intx")
+    nub.use_work_loop(loop)
+    fired = threading.Semaphore(0)
+    try:
+        regs = nub.map_bar(0)
+        nub.set_command(memory=True, bus_master=True)
+
+        def handler(source: object, count: int) -> None:
+            regs.write32(0x64, regs.read32(0x24))  # acknowledge at the device first
+            fired.release()
+
+        source = nub.interrupt_source(None, handler, vfio.PciIrq.INTX)
+        loop.add_event_source(source)
+        source.enable()
+        for _ in range(3):
+            regs.write32(0x60, 1)  # edu.rst: raise an interrupt
+            assert fired.acquire(timeout=5), "INTx did not fire (was it unmasked?)"
+        loop.remove_event_source(source)
+    finally:
+        nub.close_device()
+        loop.close()

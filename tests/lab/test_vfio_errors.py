@@ -70,3 +70,16 @@ def test_rlimit_memlock_exhaustion_is_explained() -> None:
     assert done.returncode == 0, done.stderr
     assert "RLIMIT_MEMLOCK is too small" in done.stdout
     assert "ulimit -l" in done.stdout
+
+
+def test_nubs_say_whether_their_group_is_viable() -> None:
+    from hwkit.inprocess import pci_nubs
+
+    nubs = {n.bdf: n for n in pci_nubs()}
+    first, second = (
+        p.name for p in inventory.pci_functions(inventory.Roots(), profiles.VIRTIO_RNG_ID)
+    )
+    assert nubs[first].get_property("HWIOMMUGroupViable") is False
+    assert nubs[first].get_property("HWIOMMUGroupBlockers") == [f"{second} (virtio-pci)"]
+    edu = inventory.pci_functions(inventory.Roots(), profiles.EDU_ID)[0].name
+    assert nubs[edu].get_property("HWIOMMUGroupViable") is True
