@@ -11,12 +11,15 @@ runs the host's commands until told to shut down.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -130,6 +133,12 @@ def settle(setup: Setup, expect: list[tuple[str, str, str]], timeout: float) -> 
     setup.record("settle", not missing, "missing: " + ", ".join(sorted(missing)) if missing else "")
 
 
+def _take_terminal() -> None:
+    """In the child: a new session whose controlling terminal is its stdin (a pty)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def find_agent_port() -> str:
     for port in Path("/sys/class/virtio-ports").glob("*"):
         if (port / "name").read_text().strip() == agent.PORT_NAME:
@@ -146,52 +155,99 @@ class Agent:
         self.children: dict[int, subprocess.Popen] = {}
         self.pipes: dict[int, tuple[int, int]] = {}  # pipe fd -> (command id, 1|2)
         self.open_pipes: dict[int, int] = {}  # command id -> pipes still open
+        self.stdin_fds: dict[int, int] = {}  # command id -> its stdin (pipe or pty master)
         self.running = True
 
     def send(self, message: dict[str, Any]) -> None:
         agent.write_all(self.fd, agent.encode(message))
 
     def start(self, message: dict[str, Any]) -> None:
+        """Start a command; its stdin is nothing, a pipe, or a pty (then stdout = stderr)."""
         cid = int(message["id"])
         env = dict(message.get("env") or os.environ)
+        mode = message.get("stdin", "none")
+        master = slave = -1
+        if mode == "pty":
+            master, slave = os.openpty()
+            rows, cols = int(message.get("rows", 24)), int(message.get("cols", 80))
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        streams: dict[str, Any] = {
+            "none": {
+                "stdin": subprocess.DEVNULL,
+                "stdout": subprocess.PIPE,
+                "stderr": subprocess.PIPE,
+            },
+            "pipe": {
+                "stdin": subprocess.PIPE,
+                "stdout": subprocess.PIPE,
+                "stderr": subprocess.PIPE,
+            },
+            "pty": {"stdin": slave, "stdout": slave, "stderr": slave},
+        }[mode]
         try:
             child = subprocess.Popen(
                 message["argv"],
                 cwd=message.get("cwd") or "/",
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
+                # a pty becomes the controlling terminal of the new session (job control)
+                preexec_fn=_take_terminal if mode == "pty" else os.setsid,
+                **streams,
             )
         except OSError as exc:
+            for fd in (master, slave):
+                if fd >= 0:
+                    os.close(fd)
             text = f"hwkit lab: cannot run {message['argv'][0]!r} in the guest: {exc}\n"
             self.send({"op": "out", "id": cid, "fd": 2, "data": agent.pack_bytes(text.encode())})
             self.send({"op": "exit", "id": cid, "status": 127})
             return
         self.children[cid] = child
+        if mode == "pty":
+            os.close(slave)
+            self.pipes[master] = (cid, 1)
+            self.stdin_fds[cid] = master
+            self.open_pipes[cid] = 1
+            return
         assert child.stdout is not None and child.stderr is not None
         self.pipes[child.stdout.fileno()] = (cid, 1)
         self.pipes[child.stderr.fileno()] = (cid, 2)
         self.open_pipes[cid] = 2
+        if child.stdin is not None:
+            self.stdin_fds[cid] = child.stdin.fileno()
 
     def handle(self, message: dict[str, Any]) -> None:
         op = message["op"]
+        cid = int(message.get("id", -1))
         if op == "run":
             self.start(message)
         elif op == "signal":
-            child = self.children.get(int(message["id"]))
+            child = self.children.get(cid)
             if child is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, int(message["signal"]))
+        elif op == "stdin" and cid in self.stdin_fds:
+            with contextlib.suppress(OSError):  # the command may have closed its end
+                agent.write_all(self.stdin_fds[cid], agent.unpack_bytes(message["data"]))
+        elif op == "stdin_close" and cid in self.stdin_fds:
+            child = self.children.get(cid)
+            if child is not None and child.stdin is not None:  # a pipe; a pty stays
+                child.stdin.close()
+                del self.stdin_fds[cid]
+        elif op == "resize" and cid in self.stdin_fds:
+            size = struct.pack("HHHH", int(message["rows"]), int(message["cols"]), 0, 0)
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(self.stdin_fds[cid], termios.TIOCSWINSZ, size)
         elif op == "shutdown":
             self.running = False
         else:
-            self.send({"op": "log", "text": f"unknown op {op!r} ignored"})
+            self.send({"op": "log", "text": f"ignored {op!r} (unknown, or no such command)"})
 
     def pump(self, fd: int) -> None:
         cid, stream = self.pipes[fd]
-        data = os.read(fd, agent.CHUNK)
+        try:
+            data = os.read(fd, agent.CHUNK)
+        except OSError:  # a pty master reads EIO once the command has gone
+            data = b""
         if data:
             self.send({"op": "out", "id": cid, "fd": stream, "data": agent.pack_bytes(data)})
             return
@@ -200,7 +256,11 @@ class Agent:
         self.open_pipes[cid] -= 1
         if self.open_pipes[cid] == 0:
             del self.open_pipes[cid]
-            status = self.children.pop(cid).wait()
+            child = self.children.pop(cid)
+            if child.stdin is not None:
+                child.stdin.close()
+            self.stdin_fds.pop(cid, None)
+            status = child.wait()
             self.send({"op": "exit", "id": cid, "status": status})
 
     def serve(self) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hwkit.errors import MissingDependency
+from hwkit.errors import BadArgument, MissingDependency
 from hwkit.lab import agent, assets, profiles
 from hwkit.lab.errors import LabError, LabStatus
 from hwkit.lab.qmp import QMP
@@ -86,6 +86,20 @@ class GuestProcess:
     def signal(self, signum: int) -> None:
         """Send `signum` to the command's process group in the guest."""
         self.lab._send({"op": "signal", "id": self.cid, "signal": int(signum)})
+
+    def write(self, data: bytes) -> None:
+        """Feed the command's stdin (spawned with stdin="pipe" or "pty")."""
+        for start in range(0, len(data), agent.CHUNK):
+            chunk = agent.pack_bytes(data[start : start + agent.CHUNK])
+            self.lab._send({"op": "stdin", "id": self.cid, "data": chunk})
+
+    def close_stdin(self) -> None:
+        """End of input for a stdin="pipe" command."""
+        self.lab._send({"op": "stdin_close", "id": self.cid})
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Tell a stdin="pty" command its terminal's new size (SIGWINCH follows)."""
+        self.lab._send({"op": "resize", "id": self.cid, "rows": rows, "cols": cols})
 
     def wait(self, timeout: float | None = None, check: bool = False) -> Result:
         """Wait for the command to end (killing it after `timeout` s); see Lab.run."""
@@ -377,8 +391,16 @@ class Lab:
         env: dict[str, str] | None = None,
         stdout: BinaryIO | Callable[[bytes], None] | None = None,
         stderr: BinaryIO | Callable[[bytes], None] | None = None,
+        stdin: str = "none",
+        size: tuple[int, int] = (24, 80),
     ) -> GuestProcess:
-        """Start `argv` as root in the guest and return at once (see :meth:`run`)."""
+        """Start `argv` as root in the guest and return at once (see :meth:`run`).
+
+        `stdin` is "none", "pipe" (feed it with :meth:`GuestProcess.write`) or "pty" (a
+        terminal of `size` rows and columns; stdout and stderr both come on stdout).
+        """
+        if stdin not in ("none", "pipe", "pty"):
+            raise BadArgument(f"stdin must be 'none', 'pipe' or 'pty', not {stdin!r}")
         if self._agent is None or self._closed:
             raise LabError("lab: not started (use Lab.start() or `with Lab(...)`)")
         sinks = {1: _sink(stdout), 2: _sink(stderr)}
@@ -391,6 +413,9 @@ class Lab:
                 "argv": list(argv),
                 "cwd": cwd or os.getcwd(),
                 "env": {**os.environ, **self.guest_env(), **(env or {})},
+                "stdin": stdin,
+                "rows": size[0],
+                "cols": size[1],
             }
             agent.write_all(self._agent.fileno(), agent.encode(message))
         return GuestProcess(self, cid, command)
@@ -405,17 +430,23 @@ class Lab:
         stdout: BinaryIO | Callable[[bytes], None] | None = None,
         stderr: BinaryIO | Callable[[bytes], None] | None = None,
         check: bool = False,
+        input: bytes | None = None,
     ) -> Result:
         """Run `argv` as root in the guest and wait for it.
 
         Output is collected into the Result, or streamed to `stdout` / `stderr` (a
-        binary file or a callable taking bytes) as it arrives.
+        binary file or a callable taking bytes) as it arrives. `input` is fed to its
+        stdin (otherwise stdin is /dev/null).
 
         Raises:
             LabError: COMMAND_TIMEOUT after `timeout` s (the command is killed), or the
                 guest was lost while it ran; with `check`, a non-zero status.
         """
-        process = self.spawn(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr)
+        mode = "none" if input is None else "pipe"
+        process = self.spawn(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=mode)
+        if input is not None:
+            process.write(input)
+            process.close_stdin()
         return process.wait(timeout, check=check)
 
     def _wait_command(self, cid: int, command: _Command, timeout: float | None) -> int:
