@@ -41,7 +41,10 @@ from hwkit.errors import HwkitError
 from hwkit.service import Resources, Service
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hwkit.matching.catalogue import Catalogue
+    from hwkit.matching.personality import Personality
 
     from hwkit.registry import Registry
 
@@ -60,8 +63,17 @@ class MatchingEngine:
         registry: Registry,
         catalogue: Catalogue,
         loop: asyncio.AbstractEventLoop | None = None,
+        instantiate: Callable[[Personality], Service] | None = None,
     ) -> None:
+        """Bind `registry` to `catalogue`.
+
+        Args:
+            instantiate: makes the instance for a candidate personality (default:
+                import ``IOClass`` and call it). The daemon passes one that makes a
+                stand-in running the driver in a driver host.
+        """
         self.registry = registry
+        self._instantiate = instantiate or (lambda p: p.resolve_class()())
         self.catalogue = catalogue
         self._loop = loop
         self._tasks: set[asyncio.Future[NubMatch]] = set()
@@ -175,7 +187,7 @@ class MatchingEngine:
     async def _probe(self, candidate: Candidate, nub: Service) -> Service | None:
         personality = candidate.personality
         try:
-            instance = personality.resolve_class()()
+            instance = self._instantiate(personality)
             initialised = instance.init(personality.driver_properties())
         except Exception as exc:
             problem = str(exc) if isinstance(exc, HwkitError) else (

@@ -66,6 +66,9 @@ PERSONALITY_KEYS: dict[str, str] = {
     "IOPCITunnelCompatible": "a boolean",
     "IOProviderMergeProperties": "a <dict>",
     "HWUserClientGroups": "an <array> of group names",
+    "HWUserClientUIDs": "an <array> of uids (integers)",
+    "HWUserClientRootOnly": "a boolean",
+    "HWRestartLimit": "an <integer>",
     "HWDetachKernelDriver": "a boolean",
 }
 GENERIC_KEYS = (
@@ -279,8 +282,12 @@ def _check_personality_keys(table: Mapping[str, Any], errors: list[tuple[str, st
             "a <dict>": isinstance(value, dict),
             "an <array> of group names": isinstance(value, list)
             and all(isinstance(v, str) and v for v in value),
+            "an <array> of uids (integers)": isinstance(value, list)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value),
         }.get(what, isinstance(value, int) and not isinstance(value, bool))
         if key == "IOProbeScore" and ok and not PROBE_SCORE_MIN <= value <= PROBE_SCORE_MAX:
+            ok = False
+        if key == "HWRestartLimit" and ok and value < 0:
             ok = False
         if not ok:
             errors.append((key, f"must be {what}, not {value!r}"))
