@@ -21,6 +21,8 @@ COMMANDS = [
     "hwkit.tools.cmd_match",
     "hwkit.tools.cmd_personalities",
     "hwkit.tools.cmd_bench",
+    "hwkit.tools.cmd_ioreg",
+    "hwkit.tools.cmd_call",
 ]
 
 
