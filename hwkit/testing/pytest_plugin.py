@@ -23,6 +23,7 @@ with the reason (missing package, boot timeout, panic...).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import sys
@@ -128,15 +129,30 @@ class HostLabs:
         self.batches: dict[tuple[str, ...], GuestBatch] = {}
         self.labs: dict[tuple[str, ...], Any] = {}
         self.lab_errors: dict[tuple[str, ...], Exception] = {}
+        # lab tests (guest and host side) still to run per key: a guest no test needs any
+        # more is shut down at once, so it does not slow the next one down
+        self.remaining: collections.Counter[tuple[str, ...]] = collections.Counter()
+        self.keys: dict[str, tuple[str, ...]] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             spec = lab_marker(item)
-            if spec is None or spec[1] or item.get_closest_marker("skip"):
+            if spec is None or item.get_closest_marker("skip"):
                 continue
             key = spec[0]
-            self.batches.setdefault(key, GuestBatch(key)).items.append(item)
+            self.remaining[key] += 1
+            self.keys[item.nodeid] = key
+            if not spec[1]:
+                self.batches.setdefault(key, GuestBatch(key)).items.append(item)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        key = self.keys.get(nodeid)
+        if key is None:
+            return
+        self.remaining[key] -= 1
+        if self.remaining[key] == 0 and key in self.labs:
+            self.labs.pop(key).close()
 
     def lab_for(self, key: tuple[str, ...]) -> Any:
         """The started lab for `key`, after its guest batch ran; raises its boot error."""
