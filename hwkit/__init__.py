@@ -3,6 +3,7 @@
 The public API is re-exported here; modules behind it are private.
 """
 
+from hwkit.dataqueue import DataQueue, DataQueueReader
 from hwkit.dma import Direction, DMABuffer, DMACommand, DMAMapper, IOVAAllocator
 from hwkit.errors import (
     BadArgument,
@@ -22,6 +23,8 @@ from hwkit.matching.matcher import match_nub
 from hwkit.mmio import Registers
 from hwkit.registry import POWER_PLANE, SERVICE_PLANE, Registry, RegistryEntry
 from hwkit.service import Message, Nub, Resources, Service, ServiceState
+from hwkit.shmem import SharedMemory
+from hwkit.userclient import VARIABLE, AsyncReference, UserClient, external_method
 from hwkit.workloop import (
     CommandGate,
     EventSource,
@@ -37,6 +40,8 @@ __version__ = "0.1.0"
 __all__ = [
     "POWER_PLANE",
     "SERVICE_PLANE",
+    "VARIABLE",
+    "AsyncReference",
     "BadArgument",
     "BusyResourceError",
     "Catalogue",
@@ -45,6 +50,8 @@ __all__ = [
     "DMABuffer",
     "DMACommand",
     "DMAMapper",
+    "DataQueue",
+    "DataQueueReader",
     "DescriptorError",
     "DeviceGoneError",
     "Direction",
@@ -66,9 +73,12 @@ __all__ = [
     "Resources",
     "Service",
     "ServiceState",
+    "SharedMemory",
     "TimerEventSource",
     "UnsupportedError",
+    "UserClient",
     "WorkLoop",
     "__version__",
+    "external_method",
     "match_nub",
 ]

@@ -57,7 +57,8 @@ class _Ring:
 
     def __init__(self, mapping: mmap.mmap, capacity: int) -> None:
         self.mapping = mapping
-        self.words = memoryview(mapping).cast("I")  # [0]=queueSize, [1]=head, [2]=tail
+        # Only the header as 32-bit words: the entry space may be any length.
+        self.words = memoryview(mapping)[:HEADER_SIZE].cast("I")  # queueSize, head, tail
         self.buf = memoryview(mapping)
         self.capacity = capacity
 
