@@ -12,6 +12,7 @@ import importlib
 BENCHES = [
     "hwkit.matching.bench",
     "hwkit.pci.bench",
+    "hwkit.ipcbench",
 ]
 
 

@@ -1,0 +1,258 @@
+"""``hwkit bench ipc``: user-client calls and data queues against a bare Unix socket.
+
+What it answers: how much the user-client path (client library, daemon-brokered
+connection, driver host, dispatch checks) costs over the cheapest thing Python can do
+between two processes, a ``SOCK_SEQPACKET`` exchange, and whether a data queue beats
+the socket for streaming. Both sides of every comparison are measured in the same run
+on the same machine:
+
+- **scalar method round trip**: ``add(a, b)`` of the sample driver (two scalars in, one
+  out), p50 and p99 over ``--calls`` calls, against a 40-byte packet echoed by another
+  Python process (the size of a call frame);
+- **data-queue throughput** for 64-byte and 4 KiB entries: the sample driver's
+  ``produce`` fills this connection's queue as fast as the client drains it, against
+  another Python process sending the same messages over a socket pair.
+
+It starts its own ``hwkit-daemon`` (driver hosts, only the sample driver) in a
+temporary folder unless ``--socket`` names a running daemon with the sample driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hwkit import client
+from hwkit.errors import HwkitError
+
+SAMPLE_PLIST = Path(__file__).resolve().parents[1] / "drivers" / "sample.plist"
+SAMPLE = {"IOProviderClass": "SampleDriver"}
+READY_TIMEOUT = 30.0
+CALL_FRAME = 40  # header 16 + capacities 8 + two scalars 16
+
+# The bare-socket peer: echo every packet, or on b"S<count>,<size>" send that many.
+_PEER = r"""
+import socket, sys
+sock = socket.socket(fileno=int(sys.argv[1]))
+while True:
+    data = sock.recv(65536)
+    if not data:
+        break
+    if data[:1] == b"S":
+        count, size = map(int, data[1:].split(b","))
+        payload = bytes(size)
+        for _ in range(count):
+            sock.send(payload)
+    else:
+        sock.send(data)
+"""
+
+
+def register_bench(benches: argparse._SubParsersAction) -> None:
+    """Add ``hwkit bench ipc``."""
+    p = benches.add_parser("ipc", help="user-client round trip and data-queue throughput")
+    p.add_argument("--calls", type=int, default=5000, help="scalar calls to time")
+    p.add_argument("--messages", type=int, default=50000, help="64-byte queue entries")
+    p.add_argument("--socket", help="use this running daemon (it must run the sample driver)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+# ---- the two peers ---------------------------------------------------------------------------
+@contextmanager
+def _daemon(socket_path: str | None) -> Iterator[str]:
+    """A daemon's socket: the given one, or a daemon of our own with the sample driver."""
+    if socket_path:
+        yield socket_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="hwkit-bench-"))
+    drivers = folder / "drivers"
+    drivers.mkdir()
+    shutil.copyfile(SAMPLE_PLIST, drivers / SAMPLE_PLIST.name)
+    config = folder / "daemon.toml"
+    config.write_text("shipped_drivers = false\n")
+    path = str(folder / "hwkit.sock")
+    log = (folder / "daemon.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hwkit.tools.daemon", "--config", str(config), "--socket", path,
+         "--personalities", str(drivers)],
+        stdout=log, stderr=log, env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"},
+    )  # fmt: skip
+    try:
+        yield path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _open_sample(path: str) -> tuple[client.DaemonConnection, client.Connection]:
+    """Connect and open the sample driver's user client, waiting for it to start.
+
+    Raises:
+        HwkitError: the daemon or the sample driver did not come up in time.
+    """
+    deadline = time.monotonic() + READY_TIMEOUT
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            hub = client.connect(path)
+        except HwkitError as exc:
+            last = exc
+            time.sleep(0.1)
+            continue
+        found = hub.find(SAMPLE)
+        if found:
+            return hub, hub.open(found[0])
+        hub.close()
+        time.sleep(0.1)
+    raise HwkitError(
+        f"bench ipc: the sample driver did not start within {READY_TIMEOUT} s at {path} "
+        f"({last or 'no SampleDriver in the registry'}); is drivers/sample.plist installed?"
+    )
+
+
+@contextmanager
+def _peer() -> Iterator[socket.socket]:
+    """Our end of a socket pair whose other end is served by another Python process."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    proc = subprocess.Popen([sys.executable, "-c", _PEER, str(theirs.fileno())],
+                            pass_fds=[theirs.fileno()])  # fmt: skip
+    theirs.close()
+    try:
+        yield ours
+    finally:
+        ours.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+# ---- measurements ----------------------------------------------------------------------------
+def _latencies(fn: Callable[[], object], count: int) -> dict[str, float]:
+    for _ in range(min(200, count)):
+        fn()  # warm up
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(count):
+        start = clock()
+        fn()
+        samples.append(clock() - start)
+    samples.sort()
+    return {
+        "p50_us": samples[len(samples) // 2] / 1000,
+        "p99_us": samples[min(len(samples) - 1, len(samples) * 99 // 100)] / 1000,
+        "mean_us": statistics.fmean(samples) / 1000,
+    }
+
+
+def _throughput(count: int, size: int, seconds: float) -> dict[str, float]:
+    return {"messages_per_s": count / seconds, "mb_per_s": count * size / seconds / 1e6}
+
+
+def _queue(conn: client.Connection, count: int, size: int) -> dict[str, float]:
+    """The sample driver enqueues `count` entries of `size` bytes; we drain them."""
+    reader = conn.open_queue(1)
+    try:
+        reader.drain()
+        start = time.perf_counter()
+        pending = conn.call_async("produce", count, size)
+        got = 0
+        while got < count:
+            if not reader.wait_for_data(10.0):
+                raise HwkitError(f"bench ipc: data queue stalled after {got} of {count} entries")
+            while (entry := reader.dequeue()) is not None:
+                got += len(entry) == size  # the driver's 16-byte ticks are not ours
+        seconds = time.perf_counter() - start
+        pending.wait(10.0)
+    finally:
+        reader.close()
+    return _throughput(count, size, seconds)
+
+
+def _socket_stream(sock: socket.socket, count: int, size: int) -> dict[str, float]:
+    start = time.perf_counter()
+    sock.send(b"S%d,%d" % (count, size))
+    for _ in range(count):
+        sock.recv(65536)
+    return _throughput(count, size, time.perf_counter() - start)
+
+
+def measure(socket_path: str | None, calls: int, messages: int) -> dict[str, Any]:
+    """Run every measurement; returns the figures (see the module docstring).
+
+    Raises:
+        HwkitError: the daemon or the sample driver is not available.
+    """
+    results: dict[str, Any] = {}
+    with _daemon(socket_path) as path, _peer() as sock:
+        hub, conn = _open_sample(path)
+        try:
+            packet = bytes(CALL_FRAME)
+
+            def echo() -> None:
+                sock.send(packet)
+                sock.recv(65536)
+
+            results["call"] = _latencies(lambda: conn.call("add", 1, 2), calls)
+            results["call_socket"] = _latencies(echo, calls)
+            for size, count in ((64, messages), (4096, max(1, messages // 5))):
+                results[f"queue_{size}"] = _queue(conn, count, size)
+                results[f"queue_{size}_socket"] = _socket_stream(sock, count, size)
+        finally:
+            conn.close()
+            hub.close()
+    results["call_ratio_p50"] = results["call"]["p50_us"] / results["call_socket"]["p50_us"]
+    for size in (64, 4096):
+        ours, bare = results[f"queue_{size}"], results[f"queue_{size}_socket"]
+        results[f"queue_{size}_ratio"] = ours["messages_per_s"] / bare["messages_per_s"]
+    return results
+
+
+def _rate(figures: dict[str, float]) -> str:
+    return f"{figures['messages_per_s']:10,.0f} msg/s {figures['mb_per_s']:8.1f} MB/s"
+
+
+def _report(r: dict[str, Any]) -> str:
+    call, bare = r["call"], r["call_socket"]
+    lines = [
+        "scalar method round trip (add, 2 in / 1 out) against a bare SEQPACKET echo:",
+        f"  user client  p50 {call['p50_us']:8.1f} us  p99 {call['p99_us']:8.1f} us",
+        f"  bare socket  p50 {bare['p50_us']:8.1f} us  p99 {bare['p99_us']:8.1f} us",
+        f"  ratio        p50 {r['call_ratio_p50']:.2f}x  "
+        f"p99 {call['p99_us'] / bare['p99_us']:.2f}x (goal: within 2x)",
+        "data-queue throughput against a bare SEQPACKET stream:",
+    ]
+    for size in (64, 4096):
+        ours, sock = r[f"queue_{size}"], r[f"queue_{size}_socket"]
+        lines.append(
+            f"  {size:5d} B  queue {_rate(ours)}   socket {_rate(sock)}"
+            f"   ratio {r[f'queue_{size}_ratio']:.2f}x"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``hwkit bench ipc``."""
+    results = measure(args.socket, args.calls, args.messages)
+    print(json.dumps(results, indent=2) if args.json else _report(results))
+    return 0
