@@ -1,10 +1,9 @@
 """Matching and drivers in this process, without the daemon ("library first").
 
     with Session() as session:
-        session.publish_all(pci_nubs())          # every PCI function as an IOPCIDevice nub
-        edu = session.drivers("EduDriver")[0]
-        session.follow_pci()                     # hot-plug: new functions matched, gone ones
-                                                 # terminated (their drivers stopped)
+        session.add_family(PCIFamily())          # every PCI function as an IOPCIDevice nub,
+        edu = session.drivers("EduDriver")[0]    # then hot-plug: new functions matched, gone
+                                                 # ones terminated (their drivers stopped)
 
 What the daemon does for a whole machine, done here for a script or a test: a registry,
 the catalogue from the personality search path, the matching engine, and one work loop
@@ -29,8 +28,7 @@ from hwkit.matching.catalogue import Catalogue
 from hwkit.matching.engine import MatchingEngine
 from hwkit.registry import Registry, RegistryEntry
 from hwkit.service import Service
-from hwkit.uevent import Uevent, UeventMonitor
-from hwkit.workloop import FdEventSource, WorkLoop
+from hwkit.workloop import WorkLoop
 
 
 class Session:
@@ -43,8 +41,7 @@ class Session:
         self.catalogue = catalogue or Catalogue.load()
         self.engine = MatchingEngine(self.registry, self.catalogue, loop=self.work_loop.loop)
         self.nubs: list[Service] = []
-        self._monitor: UeventMonitor | None = None
-        self._source: FdEventSource | None = None
+        self.families: list[Any] = []
         self.listeners: list[Callable[[str, RegistryEntry], Any]] = []
         self.registry.observers.append(self._tell)
 
@@ -52,16 +49,16 @@ class Session:
         for listener in self.listeners:
             listener(event, entry)
 
+    async def publish_async(self, nub: Service) -> None:
+        """Attach `nub` under the registry root and match it, on the session loop."""
+        nub.attach(self.registry.root)
+        self.nubs.append(nub)
+        self._tell("nub", nub)
+        await self.engine.publish(nub)
+
     def publish(self, nub: Service) -> None:
         """Attach `nub` under the registry root and match it (drivers start now)."""
-
-        async def run() -> None:
-            nub.attach(self.registry.root)
-            self.nubs.append(nub)
-            self._tell("nub", nub)
-            await self.engine.publish(nub)
-
-        self.work_loop.run_sync(run)
+        self.work_loop.run_sync(self.publish_async, nub)
 
     def publish_all(self, nubs: Iterable[Service]) -> Session:
         for nub in nubs:
@@ -81,52 +78,23 @@ class Session:
         """Terminate `nub` (its drivers stop) as a removal would."""
         self.work_loop.run_sync(nub.terminate)
 
-    # --- hot-plug -------------------------------------------------------------------
+    def add_family(self, family: Any) -> None:
+        """Start a nub provider (e.g. :class:`hwkit.pci.family.PCIFamily`) on this session."""
 
-    def follow_pci(self) -> None:
-        """Publish PCI functions that appear and terminate those that go, from uevents."""
-        self._monitor = UeventMonitor(subsystems={"pci"})
-        self._source = FdEventSource(self, self._uevents, self._monitor.fileno())
-        self.work_loop.add_event_source(self._source)
-        self._source.enable()
+        class Target:
+            publish = self.publish_async
 
-    async def _uevents(self, source: FdEventSource) -> None:
-        assert self._monitor is not None
-        for event in self._monitor.receive():
-            await self._pci_event(event)
-
-    async def _pci_event(self, event: Uevent) -> None:
-        from hwkit.pci import discovery
-        from hwkit.pci.nubs import PCIDevice
-
-        bdf = event.env.get("PCI_SLOT_NAME", event.sys_name)
-        current = next((n for n in self.nubs if getattr(n, "bdf", None) == bdf), None)
-        if event.action == "add" and current is None:
-            nub = PCIDevice(discovery.read_function(discovery.SYSFS_ROOT / "bus/pci/devices" / bdf))
-            nub.attach(self.registry.root)
-            self.nubs.append(nub)
-            self._tell("nub", nub)
-            await self.engine.publish(nub)
-        elif event.action == "remove" and current is not None:
-            self.nubs.remove(current)
-            await current.terminate()
-        elif event.action in ("bind", "unbind") and current is not None:
-            driver = event.env.get("DRIVER") if event.action == "bind" else None
-            if driver is None:
-                current.remove_property("HWKernelDriver")
-            else:
-                current.set_property("HWKernelDriver", driver)
+        self.work_loop.run_sync(family.start, Target())
+        self.families.append(family)
 
     # --- end ------------------------------------------------------------------------
 
     def close(self) -> None:
         """Terminate every nub (drivers stop, devices go back), then stop the loop."""
-        if self._source is not None:
-            self.work_loop.remove_event_source(self._source)
-        if self._monitor is not None:
-            self._monitor.close()
 
         async def stop_all() -> None:
+            for family in reversed(self.families):
+                await family.stop()
             for nub in reversed(self.nubs):
                 await nub.terminate()
             self.nubs.clear()
@@ -176,11 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         if (line := _describe(event, entry)) is not None:
             print(line, flush=True)
 
+    from hwkit.pci.family import PCIFamily
+
     with Session() as session:
         session.listeners.append(say)
-        session.publish_all(pci_nubs())
+        session.add_family(PCIFamily(follow=args.follow))
         if args.follow:
-            session.follow_pci()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: done.set())
             print("following hot-plug", flush=True)
