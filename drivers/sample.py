@@ -59,7 +59,7 @@ class SampleDriver(Service):
         self.scratch = SharedMemory(4096, "sample-scratch")
         self.words = self.status.array("<u8")
         self.queues: set[DataQueue] = set()
-        self.clients = 0
+        self.open_clients = 0
         self.ticks = 0
         self.interval_ms = int(self.get_property("TickIntervalMS", 50))
         self.timer = TimerEventSource(self, self._tick)
@@ -103,7 +103,7 @@ class SampleUserClient(UserClient):
 
     def init_with_task(self, credentials: Any, client_type: int) -> bool:
         self.queue: DataQueue | None = None
-        self.provider.clients += 1
+        self.provider.open_clients += 1
         return True
 
     @external_method(0, scalar_in=2, scalar_out=1)
@@ -148,7 +148,7 @@ class SampleUserClient(UserClient):
 
     @external_method(6, scalar_out=2)
     def stats(self) -> tuple[int, int]:
-        return self.provider.ticks, self.provider.clients
+        return self.provider.ticks, self.provider.open_clients
 
     def client_memory_for_type(self, memory_type: int) -> Any:
         if memory_type == STATUS:
@@ -163,7 +163,7 @@ class SampleUserClient(UserClient):
         raise BadArgument(f"sample driver: no memory type {memory_type} (0, 1 or 2)")
 
     def client_close(self) -> None:
-        self.provider.clients -= 1
+        self.provider.open_clients -= 1
         if self.queue is not None:
             self.provider.queues.discard(self.queue)
             self.queue.close()

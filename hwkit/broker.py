@@ -57,7 +57,7 @@ from hwkit.ipc import (
 )
 from hwkit.matching.rules import compile_matching_table
 from hwkit.registry import PLANES, SERVICE_PLANE, RegistryEntry
-from hwkit.service import Service
+from hwkit.service import Service, ServiceState
 from hwkit.supervisor import HostedDriver
 from hwkit.userclient import open_user_client, user_client_class
 
@@ -96,6 +96,18 @@ def check_user_client_access(driver: RegistryEntry, creds: Credentials) -> None:
     raise PermissionDenied(
         f"{creds} may not open {where}: allowed uids {uids or []} and groups {names or []} "
         "(HWUserClientUIDs / HWUserClientGroups); ask the administrator to add you"
+    )
+
+
+def _visible(entry: RegistryEntry) -> bool:
+    """Whether clients can find the entry: an active service that registered or started.
+
+    As in I/O Kit, a driver still starting (or one stopping) is not returned.
+    """
+    return (
+        isinstance(entry, Service)
+        and not entry.is_inactive
+        and (entry.is_started or entry.state is ServiceState.REGISTERED)
     )
 
 
@@ -172,10 +184,8 @@ class Session:
         table = body.get("matching")
         if not isinstance(table, dict):
             raise BadArgument("find needs a matching dictionary")
-        found = self.daemon.registry.matching(table)
-        return {
-            "services": [describe_entry(e) for e in found if e is not self.daemon.registry.root]
-        }, []
+        found = [e for e in self.daemon.registry.matching(table) if _visible(e)]
+        return {"services": [describe_entry(e) for e in found]}, []
 
     async def _op_lookup(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         return {"service": describe_entry(self._entry(body))}, []
@@ -233,9 +243,7 @@ class Session:
     @staticmethod
     def _counts(kind: str, entry: RegistryEntry) -> bool:
         """Whether an existing entry is already 'published' / 'matched'."""
-        if not isinstance(entry, Service) or entry.is_inactive:
-            return False
-        return entry.is_started if kind == "matched" else True
+        return _visible(entry) and (kind != "matched" or entry.is_started)  # type: ignore[attr-defined]
 
     async def _op_add_interest(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         entry = self._entry(body)

@@ -200,8 +200,10 @@ class Host:
         return {}
 
     async def _op_stop(self, body: dict[str, Any], frame: Frame) -> dict[str, Any]:
-        await self.shutdown()
-        asyncio.get_running_loop().call_soon(self._finish, 0)
+        try:
+            await self.shutdown()
+        finally:  # exit even if the driver's stop failed: the daemon asked us to go
+            asyncio.get_running_loop().call_soon(self._finish, 0)
         return {}
 
     # ---- ending ---------------------------------------------------------------------------

@@ -162,6 +162,7 @@ class HostedDriver(Service):
         self._gone: asyncio.Future[str] | None = None
         self._health: asyncio.Task[None] | None = None
         self._children: dict[int, Service] = {}
+        self._register_when_started = False
         #: Called with (driver, pid) when a user client connection ends in the host.
         self.on_client_gone: Any = None
 
@@ -208,7 +209,13 @@ class HostedDriver(Service):
         self._started_at = time.monotonic()
         self._health = spawn(self._health_checks(), "health checks")
         self.supervisor.hosts.add(self)
+        if self._register_when_started:
+            asyncio.get_running_loop().call_soon(self._register_if_running)
         return True
+
+    def _register_if_running(self) -> None:
+        if self.is_started and not self.is_inactive:
+            self.register_service()
 
     def _start_request(self, provider: Service) -> dict[str, Any]:
         p = self.personality
@@ -298,7 +305,10 @@ class HostedDriver(Service):
         if kind == "registered":
             for key, value in body.get("properties", {}).items():
                 self.set_property(key, value)
-            self.register_service()
+            if self.is_started:
+                self.register_service()
+            else:  # registered inside start(): publish once start has returned here
+                self._register_when_started = True
         elif kind == "publish":
             self._publish_child(body)
         elif kind == "terminate":

@@ -72,6 +72,7 @@ def test_personality_dropped_in_runs_in_its_own_host_and_serves_a_client(start_d
     assert daemon.stop() == 0
     assert not os.path.exists(daemon.socket)
     assert "SampleDriver: personality file changed or removed" in daemon.log()
+    assert "Traceback" not in daemon.log()
 
 
 def _use_every_kind_of_method(conn: client.Connection) -> None:
