@@ -164,10 +164,13 @@ class _Blocking:
         try:
             send_encoded(self.sock, encoded)
         except OSError as exc:
+            self._raise_refusal()
             raise ClosedResourceError(f"the connection is lost: {exc}") from None
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             frame = self.receive(deadline)
+            if frame.kind == Kind.ERROR and frame.request_id == 0:
+                raise_error(frame)  # about the connection itself (a refusal, a bad frame)
             if frame.request_id == request_id and frame.kind in (
                 Kind.REPLY, Kind.ERROR, Kind.RESULT
             ):  # fmt: skip
@@ -176,6 +179,15 @@ class _Blocking:
                     raise_error(frame)
                 return frame
             self.backlog.append(frame)
+
+    def _raise_refusal(self) -> None:
+        """If the peer said why it closed on us (an ERROR frame is queued), raise that."""
+        try:
+            frame = recv_frame(self.sock) if select.select([self.sock], [], [], 0)[0] else None
+        except OSError:
+            return
+        if frame is not None and frame.kind == Kind.ERROR:
+            raise_error(frame)
 
     def receive(self, deadline: float) -> Frame:
         """The next frame, waiting until `deadline` (time.monotonic()).
@@ -187,11 +199,15 @@ class _Blocking:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no answer from the peer in time")
-            self.sock.settimeout(left)
+            # A settimeout per frame would cost a syscall per call: the socket's
+            # timeout only shrinks to the deadline, and an early timeout loops.
+            current = self.sock.gettimeout()
+            if current is None or current > left:
+                self.sock.settimeout(left)
             try:
                 frame = recv_frame(self.sock)
             except TimeoutError:
-                raise TimeoutError("no answer from the peer in time") from None
+                continue
             except ProtocolError:
                 continue
             except OSError as exc:

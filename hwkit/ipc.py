@@ -284,6 +284,11 @@ def _read_fd_body(frame: Frame) -> memoryview:
 
 
 _ANC = socket.CMSG_SPACE(MAX_FDS * 4)
+# Plain ints: the socket module's flags are IntFlag members, whose ``&`` costs
+# microseconds on a path that runs twice per external method call.
+_MSG_CMSG_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
+_MSG_TRUNC = int(socket.MSG_TRUNC)
+_MSG_CTRUNC = int(socket.MSG_CTRUNC)
 
 
 def recv_frame(sock: socket.socket) -> Frame | None:
@@ -294,19 +299,19 @@ def recv_frame(sock: socket.socket) -> Frame | None:
         BlockingIOError: non-blocking socket with nothing to read.
         OSError: the connection failed.
     """
-    data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, socket.MSG_CMSG_CLOEXEC)
+    data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, _MSG_CMSG_CLOEXEC)
     fds: list[int] = []
-    for level, kind, payload in anc:
+    for level, kind, payload in anc:  # usually none
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds_array = array.array("i")
             fds_array.frombytes(payload[: len(payload) - len(payload) % 4])
             fds.extend(fds_array)
     if not data and not fds:
         return None
-    if msg_flags & socket.MSG_CTRUNC:
+    if msg_flags & _MSG_CTRUNC:
         decode(b"", fds)  # closes them
         raise ProtocolError(f"frame carried more than {MAX_FDS} descriptors")
-    return decode(data, fds, truncated=bool(msg_flags & socket.MSG_TRUNC))
+    return decode(data, fds, truncated=bool(msg_flags & _MSG_TRUNC))
 
 
 def send_frame(sock: socket.socket, data: bytes, fds: Sequence[int] = ()) -> None:
