@@ -53,9 +53,11 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> obje
 class DaemonProcess:
     """A running hwkit-daemon and the paths around it."""
 
-    def __init__(self, tmp: Path, extra_args: list[str], config: str) -> None:
+    def __init__(
+        self, tmp: Path, extra_args: list[str], config: str, socket_path: str | None = None
+    ) -> None:
         self.dir = tmp
-        self.socket = str(tmp / "hwkit.sock")
+        self.socket = socket_path or str(tmp / "hwkit.sock")
         self.personalities = tmp / "personalities"
         self.personalities.mkdir(exist_ok=True)
         self.config = tmp / "daemon.toml"
@@ -72,13 +74,18 @@ class DaemonProcess:
                    *extra_args]  # fmt: skip
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(command, stderr=self._log, stdout=self._log, env=env)
-        self.notify.settimeout(READY_TIMEOUT)
-        try:
-            message = self.notify.recv(4096).decode()
-        except TimeoutError:
-            self.stop()
-            raise AssertionError(f"daemon not ready in {READY_TIMEOUT} s:\n{self.log()}") from None
-        assert "READY=1" in message, message
+        self.notify.settimeout(0.2)
+        deadline = time.monotonic() + READY_TIMEOUT
+        message = ""
+        while "READY=1" not in message:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"daemon not ready (status {self.proc.returncode}):\n"
+                                     f"{self.log()}")  # fmt: skip
+            try:
+                message = self.notify.recv(4096).decode()
+            except TimeoutError:
+                continue
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -117,10 +124,10 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons (``start_daemon(*args, config=...)``); all are stopped at the end."""
     started: list[DaemonProcess] = []
 
-    def start(*args: str, config: str = CONFIG) -> DaemonProcess:
+    def start(*args: str, config: str = CONFIG, socket_path: str | None = None) -> DaemonProcess:
         folder = tmp_path / f"daemon{len(started)}"
         folder.mkdir()
-        daemon = DaemonProcess(folder, list(args), config)
+        daemon = DaemonProcess(folder, list(args), config, socket_path)
         started.append(daemon)
         return daemon
 
