@@ -71,7 +71,7 @@ def as_user(uid: int, gid: int, fn: Callable[[], Any]) -> Any:
             os.setgid(gid)
             os.setuid(uid)
             outcome: Any = ("ok", fn())
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        except BaseException as exc:  # everything goes back to the parent
             outcome = ("error", type(exc).__name__, str(exc))
         with os.fdopen(write, "wb") as out:
             pickle.dump(outcome, out)
@@ -90,7 +90,7 @@ def test_socket_is_0660_with_the_configured_group(daemon):
 
 
 def test_personality_restricted_to_a_uid_and_group_refuses_root(daemon):
-    assert 4242 != os.getuid() and grp.getgrnam("games").gr_gid not in os.getgroups()
+    assert os.getuid() != 4242 and grp.getgrnam("games").gr_gid not in os.getgroups()
     with client.connect(daemon.socket) as hub:
         with pytest.raises(PermissionDenied) as refused:
             hub.open(_category(hub, "Listed"))
