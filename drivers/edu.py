@@ -12,13 +12,17 @@ the interrupt handler also runs, so the registers need no lock.
 from __future__ import annotations
 
 import asyncio
+import struct
+import time
 from enum import IntEnum, IntFlag
 from typing import Any
 
+from hwkit.dataqueue import DataQueue
 from hwkit.dma import Direction, DMABuffer
 from hwkit.errors import BadArgument, HwkitError
 from hwkit.pci.nubs import PCIDevice
 from hwkit.service import Service
+from hwkit.userclient import UserClient, external_method
 
 
 class Reg(IntEnum):
@@ -58,6 +62,9 @@ DEVICE_BUFFER = 0x40000
 DEVICE_BUFFER_SIZE = 4096
 DMA_ADDRESS_BITS = 28
 TIMEOUT = 5.0
+#: What each interrupt puts in a client's data queue: IRQ_STATUS, the driver's interrupt
+#: count, CLOCK_MONOTONIC in ns.
+INTERRUPT_NOTE = struct.Struct("<IIQ")
 
 
 class EduDriver(Service):
@@ -81,6 +88,7 @@ class EduDriver(Service):
             return False
         provider.set_command(memory=True, bus_master=True)
         self.interrupts = 0
+        self.queues: set[DataQueue] = set()
         self._waiters: dict[Irq, asyncio.Future[int]] = {}
         self._busy: asyncio.Lock | None = None
         self.irq_kind = provider.best_irq_kind()
@@ -97,6 +105,9 @@ class EduDriver(Service):
         return True
 
     def stop(self, provider: PCIDevice) -> None:
+        for queue in list(self.queues):
+            queue.close()
+        self.queues.clear()
         self.irq.disable()
         self.get_work_loop().remove_event_source(self.irq)
         self.dma.close()
@@ -109,6 +120,9 @@ class EduDriver(Service):
         status = Irq(self.regs.read32(Reg.IRQ_STATUS))
         self.regs.write32(Reg.IRQ_ACK, status)  # edu.rst: write the bits to clear them
         self.interrupts += 1
+        note = INTERRUPT_NOTE.pack(int(status), self.interrupts, time.monotonic_ns())
+        for queue in list(self.queues):
+            queue.enqueue(note)  # a full queue drops the note: the count says so
         for bit in (Irq.FACTORIAL, Irq.DMA):
             waiter = self._waiters.pop(bit, None) if bit in status else None
             if waiter is not None and not waiter.done():
@@ -183,6 +197,66 @@ class EduDriver(Service):
         self._check_range(device_offset, length)
         self.get_work_loop().run_sync(self._dma, True, device_offset, length)
         return bytes(self.buffer.mmap[:length])
+
+
+class EduUserClient(UserClient):
+    """What an application may do with an edu device through hwkit-daemon.
+
+    ========  ===============  ===============================================================
+    selector  name             what
+    ========  ===============  ===============================================================
+    0         factorial        1 scalar in (n), 1 out (n!, 32 bits as the device computes it)
+    1         dma_to_device    2 scalars in (length, device offset): DMA from the shared buffer
+    2         dma_from_device  2 scalars in (length, device offset): DMA into the shared buffer
+    3         interrupts       1 scalar out: interrupts handled so far
+    ========  ===============  ===============================================================
+
+    Memory types: 0 = the driver's DMA buffer (4 KiB, read-write: the client fills it
+    before dma_to_device and reads it after dma_from_device, with no copy in between);
+    1 = this connection's data queue of interrupt notes (:data:`INTERRUPT_NOTE`).
+    """
+
+    provider: EduDriver
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.queue: DataQueue | None = None
+
+    @external_method(0, scalar_in=1, scalar_out=1)
+    async def factorial(self, n: int) -> int:
+        if not 0 <= n < 1 << 32:
+            raise BadArgument(f"factorial: n must be a 32-bit unsigned integer, not {n}")
+        return await self.provider._factorial(n)
+
+    @external_method(1, scalar_in=2)
+    async def dma_to_device(self, length: int, device_offset: int) -> None:
+        self.provider._check_range(device_offset, length)
+        await self.provider._dma(False, device_offset, length)
+
+    @external_method(2, scalar_in=2)
+    async def dma_from_device(self, length: int, device_offset: int) -> None:
+        self.provider._check_range(device_offset, length)
+        await self.provider._dma(True, device_offset, length)
+
+    @external_method(3, scalar_out=1)
+    def interrupts(self) -> int:
+        return self.provider.interrupts
+
+    def client_memory_for_type(self, memory_type: int) -> object:
+        if memory_type == 0:
+            return self.provider.buffer
+        if memory_type == 1:
+            if self.queue is None:
+                self.queue = DataQueue(64 * INTERRUPT_NOTE.size, "edu-interrupts")
+                self.provider.queues.add(self.queue)
+            return self.queue
+        raise BadArgument(f"edu: no memory type {memory_type} (0: DMA buffer, 1: interrupts)")
+
+    def client_close(self) -> None:
+        if self.queue is not None:
+            self.provider.queues.discard(self.queue)
+            self.queue.close()
+            self.queue = None
 
 
 def main() -> int:

@@ -157,6 +157,16 @@ class NubProvider(Protocol):
     async def stop(self) -> None: ...
 
 
+def default_providers() -> list[NubProvider]:
+    """The families of this machine: PCI where sysfs shows a PCI bus."""
+    providers: list[NubProvider] = []
+    if Path("/sys/bus/pci/devices").is_dir():
+        from hwkit.pci.family import PCIFamily
+
+        providers.append(PCIFamily())
+    return providers
+
+
 def sd_notify(message: str) -> bool:
     """Send a state line to systemd (``$NOTIFY_SOCKET``); False when not under systemd."""
     address = os.environ.get("NOTIFY_SOCKET")
@@ -404,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         config.shipped_drivers = False
     config.in_process = config.in_process or args.in_process
     try:
-        return asyncio.run(Daemon(config).run())
+        return asyncio.run(Daemon(config, default_providers()).run())
     except HwkitError as exc:
         logger.critical("%s", exc)
         return 1

@@ -81,6 +81,16 @@ class HostNub(Service):
         super().free()
 
 
+def rebuild_nub(description: Mapping[str, Any], fds: list[int]) -> Service:
+    """The family's own nub class where there is one, so the driver gets its I/O methods
+    (an IOPCIDevice's BARs, interrupts and DMA); a :class:`HostNub` otherwise."""
+    if "IOPCIDevice" in description["classes"]:
+        from hwkit.pci.nubs import PCIDevice
+
+        return PCIDevice.from_description(description, fds)
+    return HostNub(description, fds)
+
+
 def describe_entry(entry: RegistryEntry) -> dict[str, Any]:
     """An entry as hosts and clients see it: id, name, classes, path, properties."""
     node: dict[str, Any] = {
@@ -140,7 +150,7 @@ class Host:
     async def _op_start(self, body: dict[str, Any], frame: Frame) -> dict[str, Any]:
         if self.driver is not None:
             raise BadArgument("this host already runs a driver")
-        self.nub = HostNub(body["nub"], list(frame.fds))
+        self.nub = rebuild_nub(body["nub"], list(frame.fds))
         frame.fds.clear()
         self.nub.attach(self.registry.root)
         personality = _personality(body["personality"], body["file"], body["name"])

@@ -28,7 +28,7 @@ from hwkit.errors import BadArgument, ClosedResourceError
 from hwkit.mmio import Registers
 from hwkit.pci import vfio
 from hwkit.pci.config import Command
-from hwkit.pci.discovery import PCIFunction, nub_properties
+from hwkit.pci.discovery import SYSFS_ROOT, PCIFunction, nub_properties, read_function
 from hwkit.service import Service
 from hwkit.workloop import InterruptEventSource
 
@@ -67,6 +67,24 @@ class PCIDevice(Service):
         self._mappers: list[DMAMapper] = []
         self._allocator: IOVAAllocator | None = None
         self._request_source: InterruptEventSource | None = None
+        self.daemon_id: int | None = None  # set when rebuilt in a driver host
+        self.daemon_path: str | None = None
+
+    @classmethod
+    def from_description(cls, description: Mapping[str, Any], fds: list[int]) -> PCIDevice:
+        """The nub again, in a driver host, from the daemon's description of it.
+
+        The function is read afresh from sysfs (by its ``HWAddress``); the host opens it
+        through VFIO itself. Descriptors the daemon passed are closed: none are needed.
+        """
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        bdf = str(description["properties"]["HWAddress"]).removeprefix("pci:")
+        nub = cls(read_function(SYSFS_ROOT / "bus" / "pci" / "devices" / bdf))
+        nub.daemon_id = int(description["id"])
+        nub.daemon_path = str(description["path"])
+        return nub
 
     @property
     def address(self) -> str:
