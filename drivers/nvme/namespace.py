@@ -1,0 +1,141 @@
+"""Namespace commands: read, write and flush of logical blocks (NVM Command Set §3).
+
+A :class:`Namespace` turns block addresses and NumPy arrays into Read / Write / Flush
+commands on one of the controller's I/O queues. Transfers go through the queue's DMA
+bounce buffer (so any array can be written and the result is a fresh array); one
+longer than the controller's maximum transfer is split into several commands.
+
+Errors name the command, the controller, namespace and block, and the device's status:
+``READ failed on pci:0000:00:05.0 nsid 1 lba 131072: LBA OUT OF RANGE (sct 0, sc 0x80)``.
+
+Threading: any thread; commands on one queue are serialised by the queue's I/O lock.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hwkit.errors import BadArgument
+
+from . import spec
+from .errors import NVMeStatusError
+from .spec import IOOpcode
+
+if TYPE_CHECKING:
+    from .controller import IOQueue, NVMeController
+
+
+class Namespace:
+    """One active namespace of a controller."""
+
+    def __init__(
+        self, controller: NVMeController, nsid: int, identity: spec.IdentifyNamespace
+    ) -> None:
+        self.controller = controller
+        self.nsid = nsid
+        self.identity = identity
+        self.block_size = identity.block_size
+        self.blocks = identity.nsze
+        self.where = f"{controller.address} nsid {nsid}"
+
+    @property
+    def size(self) -> int:
+        """Capacity in bytes."""
+        return self.blocks * self.block_size
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.where}: {self.blocks} blocks of {self.block_size} bytes>"
+
+    # --- checks ------------------------------------------------------------------
+
+    def _check(self, name: str, lba: int, count: int) -> None:
+        if count <= 0:
+            raise BadArgument(f"{name} of {count} blocks on {self.where} lba {lba}: "
+                              "count must be at least 1")  # fmt: skip
+        if lba < 0 or lba >= 1 << 64:
+            raise BadArgument(f"{name} on {self.where}: lba {lba} is not a 64-bit block address")
+
+    def _queue(self, queue: IOQueue | None) -> IOQueue:
+        if queue is not None:
+            return queue
+        if not self.controller.io_queues:
+            raise BadArgument(f"{self.where}: the controller has no I/O queue")
+        return self.controller.io_queues[0]
+
+    # --- commands --------------------------------------------------------------------
+
+    def _transfer(
+        self, opc: IOOpcode, lba: int, count: int, queue: IOQueue, out: np.ndarray | None
+    ) -> None:
+        """Move `count` blocks in chunks of the bounce buffer (`out`: read destination)."""
+        ctrl = self.controller
+        name = opc.name
+        per_command = max(1, min(ctrl.max_transfer // self.block_size, 0x10000))
+        poll = queue.vector is None or ctrl.work_loop_thread()
+        with queue.io_lock:
+            done = 0
+            while done < count:
+                blocks = min(per_command, count - done)
+                length = blocks * self.block_size
+                start = lba + done
+                if opc is IOOpcode.WRITE:
+                    assert out is not None
+                    queue.bounce.mmap[:length] = out[done * self.block_size :][:length]
+                command = spec.read_write(opc, self.nsid, start, blocks, 0, 0)
+                what = f"{name} of {blocks} blocks at lba {start}"
+                try:
+                    ctrl._execute(queue, command, what, (queue.bounce_mapping, 0, length), poll)
+                except NVMeStatusError as exc:
+                    raise NVMeStatusError(f"{name}", f"{self.where} lba {start}",
+                                          exc.status) from None  # fmt: skip
+                if opc is IOOpcode.READ:
+                    assert out is not None
+                    dest = out[done * self.block_size : done * self.block_size + length]
+                    dest[:] = np.frombuffer(queue.bounce.mmap, np.uint8, length)
+                done += blocks
+
+    def read(self, lba: int, count: int = 1, queue: IOQueue | None = None) -> np.ndarray:
+        """Read `count` blocks from `lba`; return them as a new uint8 array.
+
+        Raises:
+            BadArgument: count < 1 or a negative lba.
+            NVMeStatusError: the device refused (e.g. LBA OUT OF RANGE).
+            NVMeTimeout: no completion in time (the controller was reset).
+        """
+        self._check("READ", lba, count)
+        out = np.empty(count * self.block_size, dtype=np.uint8)
+        self._transfer(IOOpcode.READ, lba, count, self._queue(queue), out)
+        return out
+
+    def write(self, lba: int, data: np.ndarray | bytes, queue: IOQueue | None = None) -> None:
+        """Write `data` (a whole number of blocks) at `lba`.
+
+        Raises:
+            BadArgument: empty data, not a multiple of the block size, or a negative lba.
+            NVMeStatusError: the device refused (e.g. LBA OUT OF RANGE).
+            NVMeTimeout: no completion in time (the controller was reset).
+        """
+        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) \
+            else np.ascontiguousarray(data).reshape(-1).view(np.uint8)  # fmt: skip
+        if raw.size % self.block_size:
+            raise BadArgument(f"WRITE on {self.where} lba {lba}: {raw.size} bytes is not a "
+                              f"multiple of the {self.block_size}-byte block")  # fmt: skip
+        count = raw.size // self.block_size
+        self._check("WRITE", lba, count)
+        self._transfer(IOOpcode.WRITE, lba, count, self._queue(queue), raw)
+
+    def flush(self, queue: IOQueue | None = None) -> None:
+        """Commit the volatile write cache to media (NVM §3.2.2).
+
+        Raises:
+            NVMeStatusError, NVMeTimeout: as for read.
+        """
+        q = self._queue(queue)
+        poll = q.vector is None or self.controller.work_loop_thread()
+        with q.io_lock:
+            try:
+                self.controller._execute(q, spec.flush(self.nsid), "FLUSH", None, poll)
+            except NVMeStatusError as exc:
+                raise NVMeStatusError("FLUSH", self.where, exc.status) from None

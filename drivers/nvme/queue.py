@@ -1,0 +1,235 @@
+"""Queue pairs: a submission queue, its completion queue, and the commands in flight.
+
+One :class:`QueuePair` owns one DMA buffer laid out as the spec wants it (§4.1): the
+SQ (64-byte entries), then the CQ (16-byte entries) on its own page, then one PRP list
+page per command identifier, so a command's PRP list lives as long as the command.
+A queue of `depth` entries holds at most `depth - 1` commands (full when tail + 1 =
+head, §4.1.2), and the command identifier is the slot's index.
+
+Completions are reaped by :meth:`QueuePair.process_completions`: from the MSI-X
+handler on the work loop, or by the submitting thread in polled mode. Every waiter
+gets its :class:`~hwkit.drivers.nvme.spec.Completion` or the reason it never will.
+
+Threading: every method may be called from any thread; ``lock`` guards the queue state
+(the submitter and the reaper take it briefly, never while waiting).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping, nvme_prps, round_up
+from hwkit.errors import BadArgument, BusyResourceError
+from hwkit.mmio import Registers
+
+from .errors import ControllerResetError
+from .spec import CQ_HEAD, CQE_SIZE, SQ_TAIL, SQE_SIZE, Command, Completion
+
+PAGE = 4096
+PRP_ENTRIES = PAGE // 8
+
+Callback = Callable[[Completion | Exception], None]
+
+
+class Waiter:
+    """A synchronous caller's slot: set once, by the reaper or by a reset."""
+
+    __slots__ = ("event", "result")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.result: Completion | Exception | None = None
+
+    def __call__(self, result: Completion | Exception) -> None:
+        self.result = result
+        self.event.set()
+
+
+class QueuePair:
+    """One I/O (or the admin) submission/completion queue pair and its memory.
+
+    Args:
+        qid: queue identifier (0 is the admin queue).
+        depth: entries per queue (2 .. CAP.MQES + 1).
+        regs: BAR0, for the doorbells.
+        dstrd: CAP.DSTRD, the doorbell stride.
+        mapper: maps the queue memory for the device.
+        vector: the MSI-X vector its CQ raises, or None for a polled CQ.
+    """
+
+    def __init__(
+        self,
+        qid: int,
+        depth: int,
+        regs: Registers,
+        dstrd: int,
+        mapper: DMAMapper,
+        vector: int | None,
+        name: str,
+    ) -> None:
+        if depth < 2:
+            raise BadArgument(f"{name}: a queue needs at least 2 entries, not {depth}")
+        self.qid = qid
+        self.depth = depth
+        self.vector = vector
+        self.regs = regs
+        self.name = name
+        self.sq_tail_doorbell = SQ_TAIL(qid, dstrd)
+        self.cq_head_doorbell = CQ_HEAD(qid, dstrd)
+        self.sq_bytes = round_up(depth * SQE_SIZE, PAGE)
+        self.cq_bytes = round_up(depth * CQE_SIZE, PAGE)
+        self.lists_offset = self.sq_bytes + self.cq_bytes
+        self.memory = DMABuffer(self.lists_offset + depth * PAGE, name=f"{name} queues")
+        self.mapping: Mapping = mapper.prepare(self.memory, Direction.BOTH)
+        self.sq_iova = self.mapping.iova
+        self.cq_iova = self.mapping.iova + self.sq_bytes
+        self._sq = memoryview(self.memory.mmap)[: self.sq_bytes]
+        # status halfword of each CQ entry (bytes 14-15): the phase tag is its bit 0
+        self._cq = memoryview(self.memory.mmap)[self.sq_bytes : self.lists_offset]
+        self._cq_status = self._cq.cast("H")
+        self._lists = self.memory.array(np.uint64, self.lists_offset, depth * PRP_ENTRIES)
+        self._lists = self._lists.reshape(depth, PRP_ENTRIES)
+        self.lock = threading.Lock()
+        self.reset_state()
+        self.statistics_counters = {"submitted": 0, "completed": 0, "interrupts": 0}
+
+    def reset_state(self) -> None:
+        """Empty queues (as after creation): head, tail and phase back to the start.
+
+        Callers hold ``lock`` or own the queue exclusively.
+        """
+        self.sq_tail = 0
+        self.sq_head = 0
+        self.cq_head = 0
+        self.phase = 1  # §4.6: the controller writes phase 1 on its first pass
+        self._cq[:] = bytes(self.cq_bytes)
+        self._free = list(range(self.depth - 2, -1, -1))  # cids; pop() takes 0 first
+        self._callbacks: list[Callback | None] = [None] * self.depth
+        self._what: list[str] = [""] * self.depth
+
+    # --- submission ----------------------------------------------------------------
+
+    def submit(
+        self,
+        command: Command,
+        callback: Callback,
+        what: str = "",
+        data: tuple[Mapping, int, int] | None = None,
+        ring: bool = True,
+    ) -> int:
+        """Put `command` in the SQ and (unless `ring` is False) ring the tail doorbell.
+
+        `data` is (mapping, offset, length) of the transfer: the PRPs are built here,
+        the list (if one is needed) in this command's own list page. `callback` gets
+        the completion or the exception that ended the command (a reset).
+
+        Raises:
+            BusyResourceError: the queue is full (depth - 1 commands in flight).
+            BadArgument: the transfer needs more PRP entries than a list page holds.
+        """
+        with self.lock:
+            if not self._free:
+                raise BusyResourceError(f"{self.name} is full ({self.depth - 1} in flight)")
+            cid = self._free.pop()
+            if data is not None:
+                mapping, offset, length = data
+                try:
+                    command.prp1, command.prp2 = nvme_prps(
+                        mapping, offset, length, self._lists[cid],
+                        self.mapping.iova + self.lists_offset + cid * PAGE,
+                    )  # fmt: skip
+                except BaseException:
+                    self._free.append(cid)
+                    raise
+            self._callbacks[cid] = callback
+            self._what[cid] = what
+            command.pack_into(self._sq, self.sq_tail * SQE_SIZE, cid)
+            self.sq_tail = (self.sq_tail + 1) % self.depth
+            self.statistics_counters["submitted"] += 1
+            if ring:
+                self.regs.write32(self.sq_tail_doorbell, self.sq_tail)
+        return cid
+
+    def ring(self) -> None:
+        """Ring the SQ tail doorbell for everything submitted so far (batching)."""
+        with self.lock:
+            self.regs.write32(self.sq_tail_doorbell, self.sq_tail)
+
+    # --- completion ----------------------------------------------------------------
+
+    def process_completions(self) -> int:
+        """Reap every new CQ entry, update the CQ head doorbell, run the callbacks.
+
+        Returns how many completions were reaped.
+        """
+        done: list[tuple[Callback, Completion]] = []
+        with self.lock:
+            head, phase = self.cq_head, self.phase
+            while (self._cq_status[head * 8 + 7] & 1) == phase:
+                entry = Completion.decode(self._cq, head * CQE_SIZE)
+                head += 1
+                if head == self.depth:
+                    head, phase = 0, phase ^ 1
+                self.sq_head = entry.sqhd
+                callback = self._callbacks[entry.cid] if entry.cid < self.depth else None
+                if callback is None:
+                    continue  # a stray completion (e.g. for a command lost to a reset)
+                self._callbacks[entry.cid] = None
+                self._free.append(entry.cid)
+                done.append((callback, entry))
+            if head != self.cq_head or phase != self.phase:
+                self.cq_head, self.phase = head, phase
+                self.regs.write32(self.cq_head_doorbell, head)
+            self.statistics_counters["completed"] += len(done)
+        for callback, entry in done:
+            callback(entry)
+        return len(done)
+
+    def outstanding(self) -> list[str]:
+        """What each command in flight is (for messages)."""
+        with self.lock:
+            return [self._what[cid] for cid, cb in enumerate(self._callbacks) if cb is not None]
+
+    def fail_all(self, reason: str) -> None:
+        """End every command in flight with ControllerResetError (before a reset)."""
+        with self.lock:
+            lost = [
+                (cb, self._what[cid]) for cid, cb in enumerate(self._callbacks) if cb is not None
+            ]
+            self.reset_state()
+        for callback, what in lost:
+            callback(ControllerResetError(f"{what}: lost to a controller reset ({reason})"))
+
+    def wait(self, waiter: Waiter, deadline: float, poll: bool) -> bool:
+        """Wait for `waiter` until `deadline` (monotonic), reaping if `poll`.
+
+        Returns False on timeout.
+        """
+        if not poll:
+            return waiter.event.wait(max(0.0, deadline - time.monotonic()))
+        spins = 0
+        while waiter.result is None:
+            self.process_completions()
+            spins += 1
+            if waiter.result is None and spins % 64 == 0:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0)
+        return True
+
+    def statistics(self) -> dict[str, int]:
+        """Debug counters: commands submitted and completed, interrupts handled."""
+        return {**self.statistics_counters, "in_flight": len(self.outstanding())}
+
+    def close(self, mapper: DMAMapper) -> None:
+        """Unmap and free the queue memory (the device must no longer use it)."""
+        self._cq_status.release()
+        self._cq.release()
+        self._sq.release()
+        del self._lists
+        mapper.complete(self.memory)
+        self.memory.close()
