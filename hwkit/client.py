@@ -30,6 +30,7 @@ import contextlib
 import itertools
 import select
 import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -143,11 +144,30 @@ class _Methods:
         return found
 
 
+#: Longest single blocking receive; a deadline is checked at least this often.
+_RECV_GRANULE = 0.25
+
+
+def _set_kernel_timeout(sock: socket.socket, option: int, seconds: float) -> float:
+    """Set SO_RCVTIMEO or SO_SNDTIMEO (at least 1 ms: 0 would mean forever)."""
+    seconds = max(seconds, 0.001)
+    whole = int(seconds)
+    sock.setsockopt(socket.SOL_SOCKET, option,
+                    struct.pack("@ll", whole, int((seconds - whole) * 1e6)))  # fmt: skip
+    return seconds
+
+
 # ---- synchronous ----------------------------------------------------------------------------
 class _Blocking:
     """Request/reply over a blocking socket, keeping unsolicited frames for later."""
 
     def __init__(self, sock: socket.socket, timeout: float) -> None:
+        # Blocking with kernel timeouts (SO_RCVTIMEO / SO_SNDTIMEO) rather than a Python
+        # socket timeout, which would poll() before every send and receive: a call
+        # costs two syscalls, as a bare socket exchange does.
+        sock.settimeout(None)
+        _set_kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
+        self._rcvtimeo = _set_kernel_timeout(sock, socket.SO_RCVTIMEO, _RECV_GRANULE)
         self.sock = sock
         self.timeout = timeout
         self.backlog: deque[Frame] = deque()
@@ -161,12 +181,12 @@ class _Blocking:
                  timeout: float | None = None) -> Frame:  # fmt: skip
         if self.closed:
             raise ClosedResourceError("the connection is closed")
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         try:
-            send_encoded(self.sock, encoded)
+            self._send(encoded, deadline)
         except OSError as exc:
             self._raise_refusal()
             raise ClosedResourceError(f"the connection is lost: {exc}") from None
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             frame = self.receive(deadline)
             if frame.kind == Kind.ERROR and frame.request_id == 0:
@@ -179,6 +199,12 @@ class _Blocking:
                     raise_error(frame)
                 return frame
             self.backlog.append(frame)
+
+    def _send(self, encoded: tuple[bytes, list[int]], deadline: float) -> None:
+        try:
+            send_encoded(self.sock, encoded)
+        except BlockingIOError:  # SO_SNDTIMEO expired
+            raise TimeoutError("the peer is not reading its connection") from None
 
     def _raise_refusal(self) -> None:
         """If the peer said why it closed on us (an ERROR frame is queued), raise that."""
@@ -199,14 +225,11 @@ class _Blocking:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no answer from the peer in time")
-            # A settimeout per frame would cost a syscall per call: the socket's
-            # timeout only shrinks to the deadline, and an early timeout loops.
-            current = self.sock.gettimeout()
-            if current is None or current > left:
-                self.sock.settimeout(left)
+            if left < self._rcvtimeo:
+                self._rcvtimeo = _set_kernel_timeout(self.sock, socket.SO_RCVTIMEO, left)
             try:
                 frame = recv_frame(self.sock)
-            except TimeoutError:
+            except BlockingIOError:  # SO_RCVTIMEO expired: check the deadline
                 continue
             except ProtocolError:
                 continue

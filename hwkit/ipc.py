@@ -306,15 +306,15 @@ _MSG_TRUNC = int(socket.MSG_TRUNC)
 _MSG_CTRUNC = int(socket.MSG_CTRUNC)
 
 
-def recv_frame(sock: socket.socket) -> Frame | None:
-    """Receive one frame; None at end of file.
+def recv_frame(sock: socket.socket, flags: int = 0) -> Frame | None:
+    """Receive one frame; None at end of file. `flags` adds ``MSG_*`` flags.
 
     Raises:
         ProtocolError: the packet is malformed (its descriptors are closed).
-        BlockingIOError: non-blocking socket with nothing to read.
+        BlockingIOError: nothing to read on a non-blocking socket (or MSG_DONTWAIT).
         OSError: the connection failed.
     """
-    data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, _MSG_CMSG_CLOEXEC)
+    data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, _MSG_CMSG_CLOEXEC | flags)
     fds: list[int] = []
     for level, kind, payload in anc:  # usually none
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -329,19 +329,30 @@ def recv_frame(sock: socket.socket) -> Frame | None:
     return decode(data, fds, truncated=bool(msg_flags & _MSG_TRUNC))
 
 
-def send_frame(sock: socket.socket, data: bytes, fds: Sequence[int] = ()) -> None:
-    """Send one frame and its descriptors (the caller still owns them)."""
+def send_frame(sock: socket.socket, data: bytes, fds: Sequence[int] = (), flags: int = 0) -> None:
+    """Send one frame and its descriptors (the caller still owns them).
+
+    Raises:
+        BlockingIOError: the peer's buffer is full (non-blocking socket or MSG_DONTWAIT).
+        OSError: the connection failed.
+    """
     if fds:
-        sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        scm = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        sock.sendmsg([data], scm, flags)
     else:
-        sock.send(data)
+        sock.send(data, flags)
 
 
-def send_encoded(sock: socket.socket, encoded: tuple[bytes, list[int]], fds: Sequence[int] = ()):
+def send_encoded(
+    sock: socket.socket, encoded: tuple[bytes, list[int]], fds: Sequence[int] = (), flags: int = 0
+) -> None:
     """Send an :func:`encode` result plus extra descriptors; close the encoder's memfds."""
     data, own = encoded
+    if not own:
+        send_frame(sock, data, fds, flags)
+        return
     try:
-        send_frame(sock, data, [*own, *fds])
+        send_frame(sock, data, [*own, *fds], flags)
     finally:
         for fd in own:
             os.close(fd)
