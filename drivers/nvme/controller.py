@@ -245,9 +245,15 @@ class NVMeController:
             raise ClosedResourceError(f"{self.address}: controller is {self.state.value}")
 
     def admin_command(
-        self, command: Command, what: str, data: tuple[Mapping, int, int] | None = None
+        self,
+        command: Command,
+        what: str,
+        data: tuple[Mapping, int, int] | None = None,
+        timeout: float | None = None,
     ) -> Completion:
         """Run one admin command to completion (polled) and return its completion.
+
+        `timeout` overrides ``command_timeout`` for this command (seconds).
 
         Raises:
             NVMeStatusError: the controller rejected it (status decoded).
@@ -256,7 +262,7 @@ class NVMeController:
         """
         self._check_open()
         with self._admin_lock:
-            return self._execute(self.admin, command, what, data, poll=True)
+            return self._execute(self.admin, command, what, data, poll=True, timeout=timeout)
 
     def _identify(self, cns: spec.CNS, nsid: int = 0) -> bytes:
         with self._admin_lock:
@@ -282,16 +288,21 @@ class NVMeController:
         data: tuple[Mapping, int, int] | None = None,
         poll: bool = True,
         ring: bool = True,
+        timeout: float | None = None,
     ) -> Completion:
-        """Submit, wait, and turn a bad outcome into an error naming the controller."""
+        """Submit, wait, and turn a bad outcome into an error naming the controller.
+
+        `ring` False leaves the SQ tail doorbell alone (a caller batching commands, or a
+        test that wants a command the controller never sees).
+        """
         waiter = Waiter()
         queue.submit(command, waiter, what, data, ring=ring)
-        deadline = time.monotonic() + self.command_timeout
-        if not queue.wait(waiter, deadline, poll):
+        timeout = self.command_timeout if timeout is None else timeout
+        if not queue.wait(waiter, time.monotonic() + timeout, poll):
             # one last look: an interrupt may have been lost, the entry may be there
             queue.process_completions()
             if waiter.result is None:
-                self._timed_out(queue, what)
+                self._timed_out(queue, what, timeout)
         result = waiter.result
         if isinstance(result, Exception):
             raise result
@@ -300,10 +311,10 @@ class NVMeController:
             raise NVMeStatusError(what, self.address, Status.decode(result.status))
         return result
 
-    def _timed_out(self, queue: QueuePair, what: str) -> None:
+    def _timed_out(self, queue: QueuePair, what: str, timeout: float) -> None:
         csts = self.regs.read32(Reg.CSTS)
         message = (
-            f"{what} timed out on {self.address} after {self.command_timeout:g} s "
+            f"{what} timed out on {self.address} after {timeout:g} s "
             f"(queue {queue.qid}, CSTS 0x{csts:x})"
         )
         self.log.error("%s: resetting the controller", message)
