@@ -1,0 +1,158 @@
+"""Queue pairs against a device model written from the spec (§4.1, §4.6): the test plays
+the controller, reading submissions from the SQ memory and posting completions with
+the phase tag, and watches the doorbells in a BAR-sized buffer."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from hwkit.drivers.nvme import spec
+from hwkit.drivers.nvme.errors import ControllerResetError
+from hwkit.drivers.nvme.queue import QueuePair, Waiter
+
+from hwkit.dma import DMABuffer, DMAMapper, IOVAAllocator
+from hwkit.errors import BusyResourceError
+from hwkit.mmio import Registers
+
+
+class Container:
+    def map_dma(self, vaddr: int, iova: int, size: int, flags: int = 3) -> None:
+        pass
+
+    def unmap_dma(self, iova: int, size: int) -> None:
+        pass
+
+
+class Device:
+    """Just enough of a controller: consumes the SQ, completes in order."""
+
+    def __init__(self, queue: QueuePair) -> None:
+        self.queue = queue
+        self.head = 0
+        self.cq_tail = 0
+        self.phase = 1
+        self.seen: list[np.void] = []
+
+    def run(self, status: int = 0) -> None:
+        q = self.queue
+        tail = q.regs.read32(q.sq_tail_doorbell)
+        sq = np.frombuffer(q.memory.mmap, spec.SubmissionEntry, q.depth)
+        cq = np.frombuffer(q.memory.mmap, spec.CompletionEntry, q.depth, q.sq_bytes)
+        while self.head != tail:
+            entry = sq[self.head].copy()
+            self.seen.append(entry)
+            self.head = (self.head + 1) % q.depth
+            cq[self.cq_tail] = (0, 0, self.head, q.qid, entry["cid"], (status << 1) | self.phase)
+            self.cq_tail += 1
+            if self.cq_tail == q.depth:
+                self.cq_tail, self.phase = 0, self.phase ^ 1
+
+
+@pytest.fixture
+def parts():
+    bar = bytearray(0x4000)
+    regs = Registers(bar, "pci:test BAR0", spec.register_names(0, 3))
+    mapper = DMAMapper(Container(), IOVAAllocator([(0, (1 << 40) - 1)]))
+    queue = QueuePair(1, 4, regs, 0, mapper, None, "test queue 1")
+    yield queue, Device(queue), mapper
+    queue.close(mapper)
+
+
+def test_memory_layout_and_doorbells(parts) -> None:
+    queue, _, _ = parts
+    assert (queue.sq_tail_doorbell, queue.cq_head_doorbell) == (0x1008, 0x100C)
+    assert queue.sq_iova % 4096 == 0 and queue.cq_iova == queue.sq_iova + 4096
+    assert queue.memory.size == 4096 * (2 + queue.depth)
+
+
+def test_submit_rings_and_completion_runs_the_callback(parts) -> None:
+    queue, device, _ = parts
+    results = []
+    cid = queue.submit(spec.flush(1), results.append, "FLUSH")
+    assert queue.regs.read32(0x1008) == 1
+    device.run()
+    assert device.seen[0]["opc"] == 0 and device.seen[0]["cid"] == cid
+    assert queue.process_completions() == 1
+    assert results[0].cid == cid and results[0].ok
+    assert queue.regs.read32(0x100C) == 1  # CQ head doorbell updated
+    assert queue.process_completions() == 0
+
+
+def test_phase_flips_after_a_pass_and_ids_are_reused(parts) -> None:
+    queue, device, _ = parts
+    done = []
+    for _ in range(10):  # depth 4: wraps both queues twice
+        queue.submit(spec.flush(1), done.append)
+        device.run()
+        queue.process_completions()
+    assert len(done) == 10
+    assert queue.phase == 1 ^ (10 // 4 % 2)
+    assert queue.cq_head == 10 % 4
+
+
+def test_a_full_queue_refuses(parts) -> None:
+    queue, device, _ = parts
+    for _ in range(3):  # depth - 1
+        queue.submit(spec.flush(1), lambda r: None)
+    with pytest.raises(BusyResourceError, match="test queue 1 is full"):
+        queue.submit(spec.flush(1), lambda r: None)
+    device.run()
+    queue.process_completions()
+    queue.submit(spec.flush(1), lambda r: None)
+
+
+def test_unrung_submissions_wait_for_ring(parts) -> None:
+    queue, device, _ = parts
+    queue.submit(spec.flush(1), lambda r: None, ring=False)
+    device.run()
+    assert device.seen == []
+    queue.ring()
+    device.run()
+    assert len(device.seen) == 1
+
+
+def test_prp_list_lives_in_the_commands_page(parts) -> None:
+    queue, device, mapper = parts
+    data = DMABuffer(16 * 4096)
+    mapping = mapper.prepare(data)
+    cid = queue.submit(spec.read_write(spec.IOOpcode.READ, 1, 0, 128, 0, 0), lambda r: None,
+                       data=(mapping, 0, 64 * 1024))  # fmt: skip
+    device.run()
+    entry = device.seen[0]
+    assert entry["prp1"] == mapping.iova
+    assert entry["prp2"] == queue.mapping.iova + queue.lists_offset + cid * 4096
+    listed = queue.memory.array(np.uint64, queue.lists_offset + cid * 4096, 15)
+    assert list(listed) == [mapping.iova + 4096 * i for i in range(1, 16)]
+    del listed
+    mapper.complete(data)
+    data.close()
+
+
+def test_error_status_is_delivered(parts) -> None:
+    queue, device, _ = parts
+    waiter = Waiter()
+    queue.submit(spec.flush(1), waiter)
+    device.run(status=0x80)
+    assert queue.wait(waiter, time.monotonic() + 1, poll=True)
+    assert spec.Status.decode(waiter.result.status).text == "LBA OUT OF RANGE"
+
+
+def test_polled_wait_times_out_when_nothing_completes(parts) -> None:
+    queue, _, _ = parts
+    waiter = Waiter()
+    queue.submit(spec.flush(1), waiter)
+    assert not queue.wait(waiter, time.monotonic() + 0.05, poll=True)
+    assert queue.outstanding() == [""]
+
+
+def test_fail_all_ends_commands_in_flight_and_empties_the_queue(parts) -> None:
+    queue, _, _ = parts
+    waiter = Waiter()
+    queue.submit(spec.flush(1), waiter, "FLUSH")
+    queue.fail_all("test")
+    assert isinstance(waiter.result, ControllerResetError)
+    assert "FLUSH: lost to a controller reset (test)" in str(waiter.result)
+    assert (queue.sq_tail, queue.cq_head, queue.phase) == (0, 0, 1)
+    assert queue.statistics()["in_flight"] == 0
