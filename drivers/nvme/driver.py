@@ -21,17 +21,17 @@ from .namespace import Namespace
 class NVMeDriver(Service):
     """Binds to an NVMe function (class 010802) and drives it from user space.
 
-    Personality keys read (all optional): ``HWNVMeQueueDepth`` (I/O queue entries,
-    default 64), ``HWNVMeIOQueues`` (default 1), ``HWNVMePolled`` (poll completions
+    Personality keys read (all optional): ``NVMeQueueDepth`` (I/O queue entries,
+    default 64), ``NVMeIOQueues`` (default 1), ``NVMePolled`` (poll completions
     instead of MSI-X).
     """
 
     controller: NVMeController
 
     def start(self, provider: PCIDevice) -> bool:
-        depth = int(self.get_property("HWNVMeQueueDepth") or 64)
-        queues = int(self.get_property("HWNVMeIOQueues") or 1)
-        polled = bool(self.get_property("HWNVMePolled") or False)
+        depth = int(self.get_property("NVMeQueueDepth") or 64)
+        queues = int(self.get_property("NVMeIOQueues") or 1)
+        polled = bool(self.get_property("NVMePolled") or False)
         controller = NVMeController(provider, io_queues=queues, queue_depth=depth,
                                     polled=polled, work_loop=self.get_work_loop())  # fmt: skip
         try:
