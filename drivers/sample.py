@@ -47,7 +47,7 @@ from hwkit.workloop import TimerEventSource
 
 STATUS, QUEUE, SCRATCH = 0, 1, 2
 PAYLOAD = 64  # status buffer: tick count at 0, payload from here
-QUEUE_CAPACITY = 64 * 1024
+QUEUE_CAPACITY = 1 << 20  # 256 entries of 4 KiB: room to stream without ping-pong
 TICK = struct.Struct("<QQ")
 
 
