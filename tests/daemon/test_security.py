@@ -22,7 +22,7 @@ import pytest
 from hwkit import client
 from hwkit.errors import ClosedResourceError, HwkitError, PermissionDenied
 
-from .conftest import CONFIG, wait_for
+from .conftest import CONFIG, DaemonProcess, wait_for
 
 GROUP = "staff"  # present on Debian; the daemon's group in these tests
 NOBODY = 65534
@@ -33,8 +33,9 @@ SAMPLE = {"IOClass": "hwkit.drivers.sample.SampleDriver",
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to change uid")
 
 
-@pytest.fixture
-def daemon(start_daemon) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One daemon for the module (its drivers take seconds to start on a small machine)."""
     folder = tempfile.mkdtemp(prefix="hwkit-security-")
     os.chmod(folder, 0o755)  # nobody must reach the socket; its own mode decides
     personalities = {
@@ -43,14 +44,16 @@ def daemon(start_daemon) -> Iterator[Any]:
                    "HWUserClientGroups": ["games"]},
         "Open": {**SAMPLE, "IOMatchCategory": "Open"},
     }  # fmt: skip
-    running = start_daemon(config=f'group = "{GROUP}"\n' + CONFIG,
-                           socket_path=os.path.join(folder, "hwkit.sock"))  # fmt: skip
+    running = DaemonProcess(tmp_path_factory.mktemp("security"), [],
+                            f'group = "{GROUP}"\n' + CONFIG,
+                            os.path.join(folder, "hwkit.sock"))  # fmt: skip
     running.write_personality(
         "three.plist", plistlib.dumps({"IOKitPersonalities": personalities}).decode()
     )
     with client.connect(running.socket) as hub:
         wait_for(lambda: len(hub.find({"IOProviderClass": "SampleDriver"})) == 3, 15, "drivers")
     yield running
+    running.stop()
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -127,7 +130,10 @@ def test_user_outside_the_group_cannot_connect(daemon):
     assert outcome[:2] == ("error", ClosedResourceError.__name__)
     assert "Permission denied" in outcome[2]
     os.chmod(daemon.socket, 0o666)  # even with the file open to all, SO_PEERCRED decides
-    outcome = as_user(NOBODY, NOBODY, lambda: client.connect(daemon.socket).server_version)
+    try:
+        outcome = as_user(NOBODY, NOBODY, lambda: client.connect(daemon.socket).server_version)
+    finally:
+        os.chmod(daemon.socket, 0o660)
     assert outcome[:2] == ("error", PermissionDenied.__name__)
     assert f"not root and not in group '{GROUP}'" in outcome[2]
     assert "refused connection from pid" in daemon.log()
