@@ -87,6 +87,7 @@ class Kind:
 
 
 PLIST_KINDS = frozenset({Kind.REQUEST, Kind.REPLY, Kind.ERROR, Kind.NOTIFY})
+_ANSWERS = frozenset({Kind.REPLY, Kind.ERROR, Kind.RESULT})  # what resolves a request
 FD_BODY = 0x01  # the body is in the first descriptor (a memfd)
 ASYNC = 0x02  # CALL: the method completes later with an ASYNC_RESULT
 
@@ -476,8 +477,8 @@ class Channel:
             if frame is None:
                 self.close()
                 return
-            waiter = self._pending.pop(frame.request_id, None)
-            if waiter is not None and frame.kind in (Kind.REPLY, Kind.ERROR, Kind.RESULT):
+            waiter = self._pending.pop(frame.request_id, None) if frame.kind in _ANSWERS else None
+            if waiter is not None:
                 if not waiter.done():
                     waiter.set_result(frame)
                 else:

@@ -78,6 +78,8 @@ logger = logging.getLogger("hwkit.userclient")
 
 #: A structure size that is not checked (I/O Kit's kIOUCVariableStructureSize).
 VARIABLE = 0xFFFFFFFF
+#: Return types that are never awaitable (spares inspect.isawaitable on every call).
+_PLAIN = frozenset({type(None), int, bytes, tuple})
 
 
 @dataclass(frozen=True)
@@ -308,7 +310,7 @@ class UserClientServer:
                 raise BadArgument(f"{method.label(self.owner)} is async: call it with call_async")
             args.insert(0, AsyncReference(self.channel, frame.request_id, method))
         result = method.function(self.client, *args)
-        if inspect.isawaitable(result):
+        if type(result) not in _PLAIN and inspect.isawaitable(result):
             return self._finish_async(frame, method, result)
         self._send_result(frame, method, result)
         return None
@@ -327,6 +329,11 @@ class UserClientServer:
         )
 
     def _outputs(self, method: ExternalMethod, value: Any, room: int) -> tuple[list[int], bytes]:
+        if not method.struct_out:  # the common shapes, checked without building lists
+            if value is None and not method.scalar_out:
+                return [], b""
+            if type(value) is int and method.scalar_out == 1:
+                return [value], b""
         items = list(value) if isinstance(value, tuple) else [] if value is None else [value]
         struct = b""
         if method.struct_out:
