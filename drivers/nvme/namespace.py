@@ -24,7 +24,10 @@ from .errors import NVMeStatusError
 from .spec import IOOpcode
 
 if TYPE_CHECKING:
+    from hwkit.dma import Mapping
+
     from .controller import IOQueue, NVMeController
+    from .queue import Callback
 
 
 class Namespace:
@@ -125,6 +128,38 @@ class Namespace:
         count = raw.size // self.block_size
         self._check("WRITE", lba, count)
         self._transfer(IOOpcode.WRITE, lba, count, self._queue(queue), raw)
+
+    def submit(
+        self,
+        opc: IOOpcode,
+        lba: int,
+        count: int,
+        data: tuple[Mapping, int],
+        callback: Callback,
+        queue: IOQueue | None = None,
+        ring: bool = True,
+    ) -> int:
+        """Queue a READ or WRITE of `count` blocks to or from caller-owned DMA memory and
+        return at once (no bounce copy): the asynchronous path, for queue depths above 1.
+
+        `data` is (mapping, offset) of memory prepared with the controller's ``mapper``.
+        `callback` runs with the Completion (check ``.ok``) or the exception that ended
+        the command, on the work loop (MSI-X queues) or in the thread that calls the
+        queue's ``process_completions`` (polled queues). No timeout is applied here.
+
+        Raises:
+            BadArgument: count < 1, a bad lba, or a transfer past the maximum.
+            BusyResourceError: the queue is full.
+        """
+        self._check(opc.name, lba, count)
+        length = count * self.block_size
+        if length > self.controller.max_transfer:
+            raise BadArgument(f"{opc.name} of {count} blocks on {self.where}: more than the "
+                              f"{self.controller.max_transfer}-byte maximum transfer")  # fmt: skip
+        mapping, offset = data
+        command = spec.read_write(opc, self.nsid, lba, count, 0, 0)
+        return self._queue(queue).submit(command, callback, f"{opc.name} at lba {lba}",
+                                         (mapping, offset, length), ring=ring)  # fmt: skip
 
     def flush(self, queue: IOQueue | None = None) -> None:
         """Commit the volatile write cache to media (NVM §3.2.2).

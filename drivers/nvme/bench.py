@@ -1,0 +1,225 @@
+"""NVMe throughput, hwkit's driver against the kernel's nvme driver on the same namespace.
+
+Three figures, each measured both ways in the same run and printed as hwkit / kernel:
+4 KiB random reads at queue depth 1 and 32 (IOPS) and 128 KiB sequential reads (MB/s).
+The kernel side runs first while nvme holds the function, with O_DIRECT on its block
+device (no page cache): single-threaded ``preadv`` for QD1, 32 threads of ``preadv``
+for QD32 (what fio's psync engine does with numjobs=32), and ``dd iflag=direct`` for the
+sequential read. Then hwkit takes the function and drives the same reads from caller
+memory (no bounce copy) through one I/O queue, keeping `depth` commands in flight.
+
+In the lab (the guest is emulated: absolute figures are small, the ratios are the point):
+
+    hwkit lab run --profile pci -- python -m hwkit.drivers.nvme.bench [--seconds 3] [--msix]
+
+Threading: the functions block the calling thread for the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import mmap
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwkit.dma import Direction, DMABuffer
+from hwkit.errors import HwkitError, NotFoundError
+from hwkit.pci.discovery import parse_address
+
+from .controller import NVMeController
+from .namespace import Namespace
+from .spec import Completion, IOOpcode
+
+RANDOM = 4096
+SEQUENTIAL = 128 * 1024
+
+
+@dataclass
+class Figures:
+    """Reads per second at QD1 and QD32 (4 KiB random), MB/s sequential (128 KiB)."""
+
+    qd1_iops: float
+    qd32_iops: float
+    seq_mbps: float
+
+
+def _offsets(size: int, unit: int, count: int, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, size // unit, count) * unit
+
+
+# --- the kernel's nvme driver ------------------------------------------------------------
+
+
+def block_device(bdf: str, timeout: float = 30.0) -> Path:
+    """/dev/nvmeXn1 of the controller at `bdf` once the kernel has bound it.
+
+    Raises:
+        NotFoundError: no namespace block device appeared within `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ctrl in Path(f"/sys/bus/pci/devices/{bdf}/nvme").glob("nvme*"):
+            dev = Path("/dev") / f"{ctrl.name}n1"
+            if dev.exists():
+                return dev
+        time.sleep(0.2)
+    raise NotFoundError(f"pci:{bdf}: no nvme namespace block device (is nvme bound to it?)")
+
+
+def _kernel_random(dev: Path, size: int, threads: int, seconds: float) -> float:
+    done = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def worker(i: int) -> None:
+        buf = mmap.mmap(-1, RANDOM)
+        fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+        try:
+            offsets = _offsets(size, RANDOM, 1 << 14, seed=i).tolist()
+            while time.monotonic() < stop:
+                os.preadv(fd, [buf], offsets[done[i] % len(offsets)])
+                done[i] += 1
+        finally:
+            os.close(fd)
+            buf.close()
+
+    start = time.monotonic()
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(done) / (time.monotonic() - start)
+
+
+def kernel_figures(bdf: str, seconds: float) -> Figures:
+    """The three figures through the kernel's nvme driver (O_DIRECT on its block device)."""
+    dev = block_device(bdf)
+    size = int(Path(f"/sys/class/block/{dev.name}/size").read_text()) * 512
+    qd1 = _kernel_random(dev, size, 1, seconds)
+    qd32 = _kernel_random(dev, size, 32, seconds)
+    count = size // SEQUENTIAL
+    start = time.monotonic()
+    subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=128k", f"count={count}",
+                    "iflag=direct", "status=none"], check=True)  # fmt: skip
+    seq = count * SEQUENTIAL / (time.monotonic() - start) / 1e6
+    return Figures(qd1, qd32, seq)
+
+
+# --- hwkit ---------------------------------------------------------------------------------
+
+
+def _hwkit_reads(
+    ctrl: NVMeController, ns: Namespace, depth: int, unit: int, seconds: float, sequential: bool
+) -> float:
+    """Reads per second keeping `depth` reads of `unit` bytes in flight on queue 0."""
+    queue = ctrl.io_queues[0]
+    buffer = DMABuffer(depth * unit, name="nvme bench")
+    mapping = ctrl.mapper.prepare(buffer, Direction.IN)
+    blocks = unit // ns.block_size
+    offsets = (
+        np.arange(0, ns.size, unit) if sequential else _offsets(ns.size, unit, 1 << 16)
+    ) // ns.block_size
+    lbas = offsets.tolist()
+    free = collections.deque(range(depth))
+    errors: list[object] = []
+    wake = threading.Event()
+    polled = queue.vector is None
+
+    def completed(slot: int) -> object:
+        def callback(result: Completion | Exception) -> None:
+            if isinstance(result, Exception) or not result.ok:
+                errors.append(result)
+            free.append(slot)
+            wake.set()
+
+        return callback
+
+    callbacks = [completed(slot) for slot in range(depth)]
+    submitted = 0
+    start = time.monotonic()
+    stop = start + seconds
+    try:
+        while True:
+            ending = time.monotonic() > stop
+            while free and not ending:
+                slot = free.popleft()
+                lba = lbas[submitted % len(lbas)]
+                ns.submit(IOOpcode.READ, lba, blocks, (mapping, slot * unit), callbacks[slot],
+                          queue, ring=False)  # fmt: skip
+                submitted += 1
+            queue.ring()
+            if ending and len(free) == depth:
+                break
+            if polled:
+                queue.process_completions()
+            else:
+                wake.wait(1.0)
+                wake.clear()
+            if errors:
+                raise HwkitError(f"bench read failed: {errors[0]}")
+        return submitted / (time.monotonic() - start)
+    finally:
+        ctrl.mapper.complete(buffer)
+        buffer.close()
+
+
+def hwkit_figures(bdf: str, seconds: float, polled: bool = True) -> Figures:
+    """The three figures through hwkit (the function is taken from nvme and given back)."""
+    with NVMeController.open(bdf, queue_depth=64, polled=polled) as ctrl:
+        ns = ctrl.namespace(1)
+        qd1 = _hwkit_reads(ctrl, ns, 1, RANDOM, seconds, sequential=False)
+        qd32 = _hwkit_reads(ctrl, ns, 32, RANDOM, seconds, sequential=False)
+        seq = _hwkit_reads(ctrl, ns, 1, SEQUENTIAL, seconds, sequential=True)
+    return Figures(qd1, qd32, seq * SEQUENTIAL / 1e6)
+
+
+def compare(address: str = "pci:0000:00:05.0", seconds: float = 3.0, polled: bool = True) -> dict:
+    """Measure both drivers on the controller at `address` and print the ratios.
+
+    Returns {"hwkit": Figures, "kernel": Figures, "ratios": {...}}.
+
+    Raises:
+        NotFoundError: the kernel has no block device for the controller.
+        HwkitError: hwkit could not open the controller, or a read failed.
+    """
+    bdf = parse_address(address)
+    kernel = kernel_figures(bdf, seconds)
+    hwkit = hwkit_figures(bdf, seconds, polled)
+    block_device(bdf)  # wait for nvme to have it back
+    rows = [
+        ("4 KiB random read, QD1", "IOPS", hwkit.qd1_iops, kernel.qd1_iops),
+        ("4 KiB random read, QD32", "IOPS", hwkit.qd32_iops, kernel.qd32_iops),
+        ("128 KiB sequential read", "MB/s", hwkit.seq_mbps, kernel.seq_mbps),
+    ]
+    mode = "polled" if polled else "MSI-X"
+    print(f"NVMe pci:{bdf}: hwkit ({mode}) vs the kernel's nvme driver (O_DIRECT), "
+          f"{seconds:g} s per figure")  # fmt: skip
+    print(f"{'':26} {'hwkit':>12} {'kernel':>12}  ratio")
+    ratios = {}
+    for name, unit, ours, theirs in rows:
+        ratio = ours / theirs if theirs else float("nan")
+        ratios[name] = ratio
+        print(f"{name:26} {ours:8.0f} {unit} {theirs:8.0f} {unit}  {ratio:.2f}x")
+    return {"hwkit": hwkit, "kernel": kernel, "ratios": ratios}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hwkit.drivers.nvme.bench",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("address", nargs="?", default="pci:0000:00:05.0")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--msix", action="store_true", help="MSI-X completions, not polling")
+    args = parser.parse_args(argv)
+    compare(args.address, args.seconds, polled=not args.msix)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
