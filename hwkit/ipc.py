@@ -325,9 +325,13 @@ def recv_frame(sock: socket.socket, flags: int = 0) -> Frame | None:
     if not data and not fds:
         return None
     if msg_flags & _MSG_CTRUNC:
-        decode(b"", fds)  # closes them
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         raise ProtocolError(f"frame carried more than {MAX_FDS} descriptors")
-    return decode(data, fds, truncated=bool(msg_flags & _MSG_TRUNC))
+    # The buffer holds one byte more than a frame may: a full buffer is oversized too.
+    truncated = bool(msg_flags & _MSG_TRUNC) or len(data) > MAX_FRAME
+    return decode(data, fds, truncated=truncated)
 
 
 def send_frame(sock: socket.socket, data: bytes, fds: Sequence[int] = (), flags: int = 0) -> None:
