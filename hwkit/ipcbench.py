@@ -96,14 +96,19 @@ def _daemon(socket_path: str | None) -> Iterator[str]:
     try:
         yield path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        proc.terminate()  # SIGTERM: the daemon stops its driver hosts and exits
+        _reap(proc, 15)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for a child we asked to stop; kill it if it has not within `timeout`."""
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def _open_sample(path: str) -> tuple[client.DaemonConnection, client.Connection]:
@@ -142,12 +147,8 @@ def _peer() -> Iterator[socket.socket]:
     try:
         yield ours
     finally:
-        ours.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        ours.close()  # end of file: the peer's loop ends
+        _reap(proc, 10)
 
 
 # ---- measurements ----------------------------------------------------------------------------
