@@ -115,12 +115,26 @@ def kernel_figures(bdf: str, seconds: float) -> Figures:
 # --- hwkit ---------------------------------------------------------------------------------
 
 
+def _buffer(size: int) -> DMABuffer:
+    """Huge pages when some are free (one IOMMU entry for the whole buffer), else 4 KiB."""
+    try:
+        free = int(Path("/proc/sys/vm/nr_hugepages").read_text())
+    except OSError:
+        free = 0
+    if free:
+        try:
+            return DMABuffer(size, name="nvme bench", hugepages=True)
+        except HwkitError:
+            pass
+    return DMABuffer(size, name="nvme bench")
+
+
 def _hwkit_reads(
     ctrl: NVMeController, ns: Namespace, depth: int, unit: int, seconds: float, sequential: bool
 ) -> float:
     """Reads per second keeping `depth` reads of `unit` bytes in flight on queue 0."""
     queue = ctrl.io_queues[0]
-    buffer = DMABuffer(depth * unit, name="nvme bench")
+    buffer = _buffer(depth * unit)
     mapping = ctrl.mapper.prepare(buffer, Direction.IN)
     blocks = unit // ns.block_size
     offsets = (
@@ -142,7 +156,7 @@ def _hwkit_reads(
         return callback
 
     callbacks = [completed(slot) for slot in range(depth)]
-    submitted = 0
+    submitted = rung = 0
     start = time.monotonic()
     stop = start + seconds
     try:
@@ -154,7 +168,9 @@ def _hwkit_reads(
                 ns.submit(IOOpcode.READ, lba, blocks, (mapping, slot * unit), callbacks[slot],
                           queue, ring=False)  # fmt: skip
                 submitted += 1
-            queue.ring()
+            if submitted != rung:  # a doorbell write is an exit to the device: only when new
+                queue.ring()
+                rung = submitted
             if ending and len(free) == depth:
                 break
             if polled:

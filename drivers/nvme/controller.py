@@ -113,6 +113,7 @@ class NVMeController:
         self._reset_lock = threading.Lock()
         self._owns_nub = False
         self._loop: WorkLoop | None = None
+        self._in_reset = False
         self.resets = 0
 
     # --- opening ---------------------------------------------------------------------
@@ -317,6 +318,8 @@ class NVMeController:
             f"{what} timed out on {self.address} after {timeout:g} s "
             f"(queue {queue.qid}, CSTS 0x{csts:x})"
         )
+        if self._in_reset:  # a command of the reset itself: no nesting
+            raise NVMeTimeout(f"{message}, during a controller reset")
         self.log.error("%s: resetting the controller", message)
         try:
             self.reset(reason=f"{what} timed out")
@@ -441,12 +444,19 @@ class NVMeController:
             self._set_state(State.RESETTING)
             self.resets += 1
             self.log.warning("controller reset (%s)", reason)
-            self._disable()
-            for queue in [self.admin, *self.io_queues]:
-                queue.fail_all(f"{reason}")
-            self._enable()
-            for queue in self.io_queues:
-                self._create_in_device(queue)
+            self._in_reset = True
+            try:
+                self._disable()
+                for queue in [self.admin, *self.io_queues]:
+                    queue.fail_all(reason)
+                self._enable()
+                for queue in self.io_queues:
+                    self._create_in_device(queue)
+            except BaseException:
+                self._set_state(State.FAILED)  # reset() may be tried again
+                raise
+            finally:
+                self._in_reset = False
             self.log.info("reset done; %d I/O queue(s) recreated", len(self.io_queues))
 
     def shutdown(self) -> None:

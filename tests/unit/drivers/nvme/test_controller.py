@@ -1,0 +1,129 @@
+"""The controller's bring-up, I/O, timeout, reset and shutdown against a spec model."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hwkit.drivers.nvme import NVMeController, NVMeStatusError, NVMeTimeout, spec
+from hwkit.drivers.nvme.spec import AdminOpcode, IOOpcode, Reg
+
+from hwkit.errors import BadArgument, ClosedResourceError
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("nvme_model", HERE / "model.py")
+assert _spec is not None and _spec.loader is not None
+model_module = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(model_module)
+
+ID_CTRL = (HERE / "data" / "qemu-7.2-identify-controller.bin").read_bytes()
+ID_NS = (HERE / "data" / "qemu-7.2-identify-namespace-1.bin").read_bytes()
+
+
+@pytest.fixture
+def model():
+    device = model_module.Model(ID_CTRL, ID_NS)
+    yield device
+    device.close()
+
+
+@pytest.fixture
+def ctrl(model):
+    controller = NVMeController(model_module.Nub(model), polled=True, queue_depth=8,
+                                command_timeout=0.5)  # fmt: skip
+    controller.start()
+    yield controller
+    controller.close()
+
+
+def test_bring_up_follows_the_initialisation_sequence(ctrl, model) -> None:
+    regs = model.regs
+    assert regs.read32(Reg.AQA) == 0x001F001F  # 32-entry admin queues, 0's based
+    assert regs.read64(Reg.ASQ) == ctrl.admin.sq_iova
+    assert regs.read64(Reg.ACQ) == ctrl.admin.cq_iova
+    cc = regs.read32(Reg.CC)
+    assert cc & spec.CC.EN
+    assert (spec.CC_IOSQES.get(cc), spec.CC_IOCQES.get(cc), spec.CC_MPS.get(cc)) == (6, 4, 0)
+    assert model.commands == [
+        (0, AdminOpcode.IDENTIFY), (0, AdminOpcode.SET_FEATURES),
+        (0, AdminOpcode.CREATE_IO_CQ), (0, AdminOpcode.CREATE_IO_SQ), (0, AdminOpcode.IDENTIFY),
+    ]  # fmt: skip
+    assert ctrl.state.value == "ready"
+    assert ctrl.version == "1.4"
+    assert ctrl.identity.serial == "HWKITLAB0001"
+    assert ctrl.active_namespaces == [1]
+    assert ctrl.ready_timeout == 1.5  # CAP.TO of 500 ms, plus a second of slack
+
+
+def test_io_queue_is_created_polled_with_the_requested_depth(ctrl, model) -> None:
+    (queue,) = ctrl.io_queues
+    assert (queue.qid, queue.depth, queue.vector) == (1, 8, None)
+    assert model.cqs[1][:2] == [queue.cq_iova, 8]
+    assert model.sqs[1][:2] == [queue.sq_iova, 8]
+
+
+def test_read_write_round_trip_with_prp_lists_and_splitting(ctrl, model) -> None:
+    ns = ctrl.namespace(1)
+    data = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8)
+    ns.write(10, data)
+    assert bytes(model.disk[10 * 512 : 10 * 512 + data.size]) == data.tobytes()
+    assert np.array_equal(ns.read(10, data.size // 512), data)
+    writes = [c for c in model.commands if c == (1, IOOpcode.WRITE)]
+    assert len(writes) == 2  # 1 MiB in two transfers of MDTS (512 KiB)
+    ns.flush()
+    assert model.commands[-1] == (1, IOOpcode.FLUSH)
+
+
+def test_errors_name_the_device_and_decode_the_status(ctrl) -> None:
+    ns = ctrl.namespace(1)
+    with pytest.raises(NVMeStatusError) as info:
+        ns.read(ns.blocks, 1)
+    assert str(info.value) == (
+        f"READ failed on pci:0000:00:05.0 nsid 1 lba {ns.blocks}: LBA OUT OF RANGE (sct 0, sc 0x80)"
+    )
+    with pytest.raises(BadArgument, match="count must be at least 1"):
+        ns.read(0, 0)
+    with pytest.raises(BadArgument, match="not a 64-bit block address"):
+        ns.read(-1, 1)
+    with pytest.raises(BadArgument, match="no active namespace 2"):
+        ctrl.namespace(2)
+    with pytest.raises(BadArgument, match=r"queue depth 1 outside 2\.\.2048"):
+        ctrl.create_io_queue(1)
+
+
+def test_timeout_resets_the_controller_and_recreates_the_queues(ctrl, model) -> None:
+    ns = ctrl.namespace(1)
+    model.deaf.add(1)
+    with pytest.raises(NVMeTimeout, match=r"READ of 1 blocks at lba 3 timed out .* was reset"):
+        ns.read(3, 1)
+    model.deaf.clear()
+    assert ctrl.resets == 1
+    assert model.enables == 2
+    assert 1 in model.sqs and 1 in model.cqs  # recreated in the device
+    ns.write(3, bytes(range(256)) * 2)
+    assert ns.read(3, 1).tobytes() == bytes(range(256)) * 2
+
+
+def test_admin_command_timeout_is_reported(ctrl, model) -> None:
+    model.deaf.add(0)
+    ctrl.command_timeout = 0.2
+    try:
+        with pytest.raises(NVMeTimeout, match=r"IDENTIFY .* timed out .* the reset failed too"):
+            ctrl.identify_namespace(1)
+    finally:
+        model.deaf.clear()
+    ctrl.reset()
+    assert ctrl.identify_namespace(1).nsze == 131072
+
+
+def test_close_deletes_queues_and_shuts_down(ctrl, model) -> None:
+    ctrl.close()
+    assert model.commands[-2:] == [(0, AdminOpcode.DELETE_IO_SQ), (0, AdminOpcode.DELETE_IO_CQ)]
+    assert spec.CC_SHN.get(model.regs.read32(Reg.CC)) == 1
+    assert spec.CSTS_SHST.get(model.regs.read32(Reg.CSTS)) == 2
+    assert ctrl.state.value == "closed"
+    with pytest.raises(ClosedResourceError):
+        ctrl.admin_command(spec.identify(spec.CNS.CONTROLLER, 0), "IDENTIFY")
+    ctrl.close()  # idempotent
