@@ -129,13 +129,9 @@ class Session:
         self.matching: dict[int, tuple[str, Any]] = {}
         self.interest: dict[int, Callable[[], None]] = {}
         self.channel = Channel(
-            sock, self._frame, on_close=self._closed, on_bad_frame=self._bad,
+            sock, self._frame, on_close=self._closed,
             name=f"client {creds}",
         )  # fmt: skip
-
-    async def _bad(self, exc: ProtocolError) -> None:
-        logger.warning("%s: bad frame: %s", self.channel.name, exc)
-        self.channel.reply_error(0, exc)
 
     async def _frame(self, frame: Frame) -> None:
         frame.close_fds()  # clients send no descriptors

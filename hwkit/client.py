@@ -35,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 
@@ -235,6 +235,10 @@ class _Blocking:
                 continue
             except OSError as exc:
                 self.closed = True
+                if isinstance(exc, ConnectionResetError):
+                    # The peer closed with our frame unread; Linux reports the reset
+                    # before the frames it sent first (a refusal, say): read those.
+                    self._raise_refusal()
                 raise ClosedResourceError(f"the connection is lost: {exc}") from None
             if frame is None:
                 self.closed = True
@@ -314,7 +318,20 @@ class MatchingNotification:
             self._queue.append(service)
 
 
-class DaemonConnection:
+class _Closable:
+    """``with`` closes it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class DaemonConnection(_Closable):
     """A synchronous connection to hwkit-daemon (see the module docstring)."""
 
     def __init__(self, sock: socket.socket, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -409,14 +426,8 @@ class DaemonConnection:
     def close(self) -> None:
         self._io.close()
 
-    def __enter__(self) -> DaemonConnection:
-        return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-class Connection:
+class Connection(_Closable):
     """A synchronous user-client connection: call, map, queue, close."""
 
     def __init__(self, sock: socket.socket, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -519,12 +530,6 @@ class Connection:
             with contextlib.suppress(ClosedResourceError, TimeoutError):
                 self._io.request("close", timeout=2.0)
         self._io.close()
-
-    def __enter__(self) -> Connection:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class AsyncCall:

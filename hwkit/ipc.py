@@ -436,7 +436,8 @@ class Channel:
     Why: the daemon, the driver hosts and the asyncio client all need the same
     request/reply matching. Incoming frames that answer a pending request resolve its
     future; everything else goes to `handler` (which may be async). A malformed frame
-    goes to `on_bad_frame` (default: log it); end of file calls `on_close` once.
+    goes to `on_bad_frame` (default: log it and answer with an ERROR of request id 0);
+    end of file calls `on_close` once.
 
     Threading: use from the loop's thread only.
     """
@@ -472,8 +473,9 @@ class Channel:
             except ProtocolError as exc:
                 if self._on_bad is not None:
                     self._spawn(self._on_bad(exc))
-                else:
-                    logger.warning("%s: %s", self.name, exc)
+                else:  # the peer learns what was wrong; the connection stays usable
+                    logger.warning("%s: bad frame: %s", self.name, exc)
+                    self.reply_error(0, exc)
                 continue
             except OSError as exc:
                 logger.debug("%s: receive failed: %s", self.name, exc)

@@ -273,15 +273,11 @@ class UserClientServer:
         self._closing = False
         self._greeted = False
         self.channel = Channel(
-            sock, self._frame, on_close=self._closed, on_bad_frame=self._bad,
+            sock, self._frame, on_close=self._closed,
             name=f"{self.owner} for {client.credentials}",
         )  # fmt: skip
 
     # ---- frames -----------------------------------------------------------------------
-    async def _bad(self, exc: ProtocolError) -> None:
-        logger.warning("%s: bad frame: %s", self.channel.name, exc)
-        self.channel.reply_error(0, exc)
-
     def _frame(self, frame: Frame) -> Any:
         try:
             if frame.kind == Kind.CALL and self._greeted:

@@ -20,12 +20,18 @@ def _next_driver(hub: client.DaemonConnection, matched: list, known: int) -> cli
     return matched[known]
 
 
+def _watch_then_add_sample(hub: client.DaemonConnection, daemon) -> list[client.ServiceInfo]:
+    """Arm a 'matched' notification for the sample driver, then drop its personality in."""
+    matched: list[client.ServiceInfo] = []
+    list(hub.add_matching_notification("matched", SAMPLE, matched.append))
+    daemon.add_personality(SAMPLE_PLIST)
+    return matched
+
+
 def test_killed_host_is_restarted_with_backoff_then_marked_failed(start_daemon):
     daemon = start_daemon()
     with client.connect(daemon.socket) as hub:
-        matched: list[client.ServiceInfo] = []
-        list(hub.add_matching_notification("matched", SAMPLE, matched.append))
-        daemon.add_personality(SAMPLE_PLIST)
+        matched = _watch_then_add_sample(hub, daemon)
         service = _next_driver(hub, matched, 0)
         interest: list[tuple[int, int]] = []
         hub.add_interest_notification(service, lambda sid, msg: interest.append((sid, msg)))
@@ -67,9 +73,7 @@ def test_killed_host_is_restarted_with_backoff_then_marked_failed(start_daemon):
 def test_hung_host_is_detected_by_health_checks(start_daemon):
     daemon = start_daemon()
     with client.connect(daemon.socket) as hub:
-        matched: list[client.ServiceInfo] = []
-        list(hub.add_matching_notification("matched", SAMPLE, matched.append))
-        daemon.add_personality(SAMPLE_PLIST)
+        matched = _watch_then_add_sample(hub, daemon)
         pid = _next_driver(hub, matched, 0).properties["HWHostPID"]
         os.kill(pid, signal.SIGSTOP)  # alive, but answers nothing
         restarted = _next_driver(hub, matched, 1)
