@@ -17,3 +17,27 @@ class DecliningDriver(Service):
 
     def probe(self, provider: Service, score: int) -> None:
         return None
+
+
+class ChildNub(Service):
+    """A nub a driver publishes for its sub-device (as a family driver would)."""
+
+    ioclass = "HWTestChild"
+
+
+class ParentDriver(Service):
+    """Publishes one child nub in start; the daemon matches it and starts its driver."""
+
+    def start(self, provider: Service) -> bool:
+        self.child = ChildNub("child", {"HWTestUnit": 7}, location="7")
+        self.child.attach(self)
+        self.child.register_service()
+        return True
+
+
+class ChildDriver(Service):
+    """Runs on the child nub, in a host of its own."""
+
+    def start(self, provider: Service) -> bool:
+        self.set_property("HWSeenUnit", provider.get_property("HWTestUnit"))
+        return True

@@ -105,3 +105,26 @@ def test_driver_raising_in_start_lets_the_next_candidate_start(start_daemon):
     log = daemon.log()
     assert "start() raised RuntimeError: simulated start failure" in log
     assert "probe() declined the device" in log
+
+
+def test_child_nubs_published_in_a_host_are_matched_and_go_with_their_parent(start_daemon):
+    daemon = start_daemon()
+    table = {"IOProviderClass": "IOResources", "IOResourceMatch": "IOKit",
+             "IOClass": "faulty.ParentDriver", "IOMatchCategory": "Parent"}  # fmt: skip
+    child = {"IOProviderClass": "HWTestChild", "IOClass": "faulty.ChildDriver"}
+    parent_file = daemon.write_personality(
+        "parent.plist", plistlib.dumps({"IOKitPersonalities": {"Parent": table}}).decode()
+    )
+    daemon.write_personality(
+        "child.plist", plistlib.dumps({"IOKitPersonalities": {"Child": child}}).decode()
+    )
+    with client.connect(daemon.socket) as hub:
+        [driver] = wait_for(lambda: hub.find({"IOProviderClass": "ChildDriver"}), 20, "child")
+        assert driver.path == "IOService:/IOResources/ParentDriver/child@7/ChildDriver"
+        assert driver.properties["HWSeenUnit"] == 7
+        [parent] = hub.find({"IOProviderClass": "ParentDriver"})
+        pids = {parent.properties["HWHostPID"], driver.properties["HWHostPID"]}
+        assert len(pids) == 2  # one host per driver
+        parent_file.unlink()
+        wait_for(lambda: not hub.find({"IOProviderClass": "ChildDriver"}), 15, "the subtree")
+        wait_for(lambda: not any(pid_alive(p) for p in pids), 10, "both hosts to exit")
