@@ -8,7 +8,8 @@ then serves requests after the version handshake:
 ``lookup``          one entry by id or path
 ``registry``        a snapshot of a plane, with each service's state and score
 ``get_properties``  an entry's properties
-``set_properties``  passed to the driver's ``set_properties`` (in its host)
+``set_properties``  passed to the driver's ``set_properties`` (in its host), for
+                    clients its HWUserClient* rules let in
 ``add_matching``    a matching notification (published / matched / terminated); the
                     reply holds the services that already match (I/O Kit's arming
                     rule: existing services come back first, later ones as NOTIFY)
@@ -209,8 +210,8 @@ class Session:
         properties = body.get("properties")
         if not isinstance(properties, dict):
             raise BadArgument("set_properties needs a properties dictionary")
+        check_user_client_access(entry, self.creds)  # the same rule as opening it
         if isinstance(entry, HostedDriver):
-            check_user_client_access(entry, self.creds)
             await entry.set_properties_remote(properties)
         else:
             entry.set_properties(properties)

@@ -98,6 +98,8 @@ def test_personality_restricted_to_a_uid_and_group_refuses_root(daemon):
         with pytest.raises(PermissionDenied) as refused:
             hub.open(_category(hub, "Listed"))
         assert "allowed uids [4242] and groups ['games']" in str(refused.value)
+        with pytest.raises(PermissionDenied):  # nor may it set the driver's properties
+            hub.set_properties(_category(hub, "Listed"), {"TickIntervalMS": 10})
         with hub.open(_category(hub, "Open")) as conn:  # the daemon goes on serving
             assert conn.call("add", 1, 2).scalars == (3,)
     assert "refused: uid" not in daemon.log()  # credentials are printed as 'pid N uid N'
