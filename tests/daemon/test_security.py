@@ -11,7 +11,9 @@ import grp
 import os
 import pickle
 import plistlib
+import select
 import shutil
+import signal
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from .conftest import CONFIG, DaemonProcess, wait_for
 
 GROUP = "staff"  # present on Debian; the daemon's group in these tests
 NOBODY = 65534
+CHILD_TIMEOUT = 30.0
 SAMPLE = {"IOClass": "hwkit.drivers.sample.SampleDriver",
           "IOUserClientClass": "hwkit.drivers.sample.SampleUserClient",
           "IOProviderClass": "IOResources", "IOResourceMatch": "IOKit"}  # fmt: skip
@@ -81,6 +84,10 @@ def as_user(uid: int, gid: int, fn: Callable[[], Any]) -> Any:
         os._exit(0)
     os.close(write)
     with os.fdopen(read, "rb") as incoming:
+        if not select.select([incoming], [], [], CHILD_TIMEOUT)[0]:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError(f"the child running as uid {uid} gave no answer in time")
         outcome = pickle.load(incoming)
     os.waitpid(pid, 0)
     return outcome
