@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping
 from hwkit.errors import BadArgument, ClosedResourceError, HwkitError
@@ -38,6 +38,9 @@ from . import spec
 from .errors import ControllerFailedError, NVMeError, NVMeStatusError, NVMeTimeout
 from .queue import QueuePair, Waiter
 from .spec import AQA, CAP, CC, CSTS, Command, Completion, Reg, Status
+
+if TYPE_CHECKING:
+    from .namespace import Namespace
 
 logger = logging.getLogger("hwkit.drivers.nvme")
 
@@ -65,12 +68,28 @@ class _Prefixed(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 class IOQueue(QueuePair):
-    """An I/O queue pair with the bounce buffer the synchronous API transfers through."""
+    """An I/O queue pair with the bounce buffer the synchronous API transfers through.
 
-    bounce: DMABuffer
-    bounce_mapping: Mapping
-    io_lock: threading.Lock
-    source: InterruptEventSource | None = None
+    ``io_lock`` keeps one synchronous transfer at a time on the bounce buffer; ``source``
+    is the MSI-X event source of an interrupt-driven queue.
+    """
+
+    def __init__(
+        self, qid: int, depth: int, controller: NVMeController, vector: int | None
+    ) -> None:
+        super().__init__(qid, depth, controller.regs, controller.dstrd, controller.mapper,
+                         vector, f"{controller.address} I/O queue {qid}")  # fmt: skip
+        self.bounce = DMABuffer(controller.max_transfer,
+                                name=f"nvme {controller.nub.bdf} q{qid} data")  # fmt: skip
+        self.bounce_mapping = controller.mapper.prepare(self.bounce, Direction.BOTH)
+        self.io_lock = threading.Lock()
+        self.source: InterruptEventSource | None = None
+
+    def close(self, mapper: DMAMapper) -> None:
+        """Free the queue memory and the bounce buffer (the device must be done)."""
+        super().close(mapper)
+        mapper.complete(self.bounce)
+        self.bounce.close()
 
 
 class NVMeController:
@@ -108,7 +127,7 @@ class NVMeController:
         self.work_loop = work_loop
         self.state = State.CLOSED
         self.io_queues: list[IOQueue] = []
-        self.namespaces: dict[int, Any] = {}
+        self.namespaces: dict[int, Namespace] = {}
         self._admin_lock = threading.RLock()
         self._reset_lock = threading.Lock()
         self._owns_nub = False
@@ -353,11 +372,7 @@ class NVMeController:
         if qid is None:
             raise BadArgument(f"{self.address}: all {self.queue_limit} I/O queues are in use")
         vector = None if polled else qid
-        queue = IOQueue(qid, depth, self.regs, self.dstrd, self.mapper, vector,
-                        f"{self.address} I/O queue {qid}")  # fmt: skip
-        queue.bounce = DMABuffer(self.max_transfer, name=f"nvme {self.nub.bdf} q{qid} data")
-        queue.bounce_mapping = self.mapper.prepare(queue.bounce, Direction.BOTH)
-        queue.io_lock = threading.Lock()
+        queue = IOQueue(qid, depth, self, vector)
         if vector is not None:
             queue.source = self._interrupt_source(queue)
         self.io_queues.append(queue)
@@ -409,18 +424,16 @@ class NVMeController:
             queue.source = None
         queue.fail_all("queue deleted")
         queue.close(self.mapper)
-        self.mapper.complete(queue.bounce)
-        queue.bounce.close()
 
     # --- namespaces --------------------------------------------------------------------
 
-    def namespace(self, nsid: int = 1) -> Any:
+    def namespace(self, nsid: int = 1) -> Namespace:
         """The :class:`~hwkit.drivers.nvme.namespace.Namespace` `nsid` (identified once).
 
         Raises:
             BadArgument: `nsid` is not an active namespace.
         """
-        from .namespace import Namespace
+        from .namespace import Namespace  # (namespace.py imports this module)
 
         if nsid not in self.namespaces:
             if nsid not in self.active_namespaces:

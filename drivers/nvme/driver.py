@@ -8,8 +8,6 @@ Scripts that want a controller without matching use ``NVMeController.open``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hwkit.errors import HwkitError
 from hwkit.pci.nubs import PCIDevice
 from hwkit.service import Service
@@ -58,5 +56,4 @@ class NVMeDriver(Service):
 
     def namespace(self, nsid: int = 1) -> Namespace:
         """Namespace `nsid` of the controller (see NVMeController.namespace)."""
-        ns: Any = self.controller.namespace(nsid)
-        return ns
+        return self.controller.namespace(nsid)

@@ -173,11 +173,12 @@ def test_bad_input_gives_clear_errors(ctrl) -> None:
     assert np.array_equal(ns.read(100, 1), ns.read(100, 1))  # still working
 
 
-def test_command_to_a_deleted_queue_times_out_and_the_reset_recovers(ctrl) -> None:
+@pytest.mark.parametrize("polled", [True, False], ids=["polled", "msix"])
+def test_command_to_a_deleted_queue_times_out_and_the_reset_recovers(ctrl, polled) -> None:
     """The device deletes the queue (a real admin command); the host still submits to
     it: the doorbell write is ignored by the controller, so nothing ever completes."""
     ns = ctrl.namespace(1)
-    victim = ctrl.create_io_queue(8, polled=True)
+    victim = ctrl.create_io_queue(8, polled=polled)
     ctrl.admin_command(spec.delete_io_sq(victim.qid), "DELETE IO SQ")
     ctrl.admin_command(spec.delete_io_cq(victim.qid), "DELETE IO CQ")
     resets = ctrl.resets
