@@ -11,7 +11,7 @@ from hwkit.matching.personality import load_file
 PLIST = Path(nvme.__file__).parent / "NVMeDriver.plist"
 
 
-def test_personality_matches_any_nvme_class_and_opts_in_to_detach() -> None:
+def test_personality_matches_only_qemus_nvme_and_opts_in_to_detach() -> None:
     personalities, problems = load_file(PLIST)
     assert problems == []
     (personality,) = personalities
@@ -19,6 +19,8 @@ def test_personality_matches_any_nvme_class_and_opts_in_to_detach() -> None:
     assert table["IOClass"] == "hwkit.drivers.nvme.NVMeDriver"
     assert table["IOProviderClass"] == "IOPCIDevice"
     assert table["IOPCIClassMatch"] == "0x01080200&0xffffff00"
+    # it detaches the kernel's driver, so it must not match every NVMe (the host's disks)
+    assert table["IOPCIPrimaryMatch"] == "0x00101b36"
     assert table["HWDetachKernelDriver"] is True
 
 
