@@ -43,15 +43,21 @@ from hwkit.dataqueue import DataQueueReader
 from hwkit.errors import BadArgument, ClosedResourceError, NotFoundError
 from hwkit.ipc import (
     ASYNC,
+    CALL_HEADS,
+    FRAME_HEADS,
+    MAX_SCALARS,
     PROTOCOL_VERSION,
+    TRUNCATED,
     Channel,
     Frame,
     Kind,
     ProtocolError,
     encode,
     encode_plist,
+    frame_from,
     raise_error,
     recv_frame,
+    recv_raw,
     send_encoded,
 )
 from hwkit.service import Message
@@ -98,6 +104,11 @@ class MethodInfo:
     struct_in: int
     struct_out: int
     is_async: bool
+
+    @property
+    def fast(self) -> bool:
+        """A synchronous, scalar-only method: calls take the lean path."""
+        return not (self.is_async or self.struct_in or self.struct_out)
 
 
 def _service_id(service: ServiceInfo | int) -> int:
@@ -187,18 +198,72 @@ class _Blocking:
         except OSError as exc:
             self._raise_refusal()
             raise ClosedResourceError(f"the connection is lost: {exc}") from None
+        return self.wait_reply(request_id, deadline)
+
+    def wait_reply(self, request_id: int, deadline: float) -> Frame:
+        """Receive until the answer to `request_id`; other frames wait in the backlog."""
         while True:
-            frame = self.receive(deadline)
-            if frame.kind == Kind.ERROR and frame.request_id == 0:
-                raise_error(frame)  # about the connection itself (a refusal, a bad frame)
-            if frame.request_id == request_id and frame.kind in (
-                Kind.REPLY, Kind.ERROR, Kind.RESULT
-            ):  # fmt: skip
-                if frame.kind == Kind.ERROR:
-                    frame.close_fds()
-                    raise_error(frame)
-                return frame
-            self.backlog.append(frame)
+            found = self.sort_reply(self.receive(deadline), request_id)
+            if found is not None:
+                return found
+
+    def sort_reply(self, frame: Frame, request_id: int) -> Frame | None:
+        """The frame if it answers `request_id`; else it goes to the backlog (None).
+
+        Raises:
+            HwkitError: it is an ERROR about this request or about the connection.
+        """
+        if frame.kind == Kind.ERROR and frame.request_id == 0:
+            raise_error(frame)  # about the connection itself (a refusal, a bad frame)
+        if frame.request_id == request_id and frame.kind in (
+            Kind.REPLY, Kind.ERROR, Kind.RESULT
+        ):  # fmt: skip
+            if frame.kind == Kind.ERROR:
+                frame.close_fds()
+                raise_error(frame)
+            return frame
+        self.backlog.append(frame)
+        return None
+
+    def call_scalars(self, info: MethodInfo, request_id: int, scalars: tuple[int, ...],
+                     timeout: float | None) -> CallResult | None:  # fmt: skip
+        """A scalar-only call with no Frame objects; None when the general path must run.
+
+        The frame is packed with one precompiled struct and the reply, when it is the
+        plain RESULT for this call, unpacked with another; anything else (an error,
+        a notification arriving first, descriptors) is decoded the general way.
+        """
+        count = len(scalars)
+        for value in scalars:
+            if type(value) is not int:  # bools, floats, IntEnums: the general path decides
+                return None
+        try:
+            data = CALL_HEADS[count].pack(Kind.CALL, 0, count, 0, info.selector, request_id,
+                                          info.scalar_out, 0, *scalars)  # fmt: skip
+        except struct.error:
+            return None  # a scalar outside u64: the general path says which
+        if self.closed:
+            raise ClosedResourceError("the connection is closed")
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._send((data, []), deadline)
+        try:
+            reply, anc, flags = recv_raw(self.sock)
+        except OSError:  # a receive granule passed, or the connection failed
+            return _result(self.wait_reply(request_id, deadline))
+        if not anc and not flags & TRUNCATED and len(reply) >= 16 and reply[0] == Kind.RESULT:
+            count = reply[2]
+            if not reply[1] and count <= MAX_SCALARS and len(reply) == 16 + 8 * count:
+                head = FRAME_HEADS[count].unpack_from(reply)
+                if head[5] == request_id:
+                    return CallResult(head[6:], b"")
+        try:
+            frame = frame_from(reply, anc, flags)
+        except ProtocolError:  # skipped, as receive() does
+            return _result(self.wait_reply(request_id, deadline))
+        if frame is None:
+            self.closed = True
+            raise ClosedResourceError("the peer closed the connection")
+        return _result(self.sort_reply(frame, request_id) or self.wait_reply(request_id, deadline))
 
     def _send(self, encoded: tuple[bytes, list[int]], deadline: float) -> None:
         try:
@@ -228,7 +293,7 @@ class _Blocking:
             if left < self._rcvtimeo:
                 self._rcvtimeo = _set_kernel_timeout(self.sock, socket.SO_RCVTIMEO, left)
             try:
-                frame = recv_frame(self.sock)
+                frame = frame_from(*recv_raw(self.sock))
             except BlockingIOError:  # SO_RCVTIMEO expired: check the deadline
                 continue
             except ProtocolError:
@@ -461,6 +526,10 @@ class Connection(_Closable):
         """
         info = self._methods.get(method)
         request_id = self._io.next_id()
+        if info.fast and not struct and struct_out is None and len(scalars) == info.scalar_in:
+            fast = self._io.call_scalars(info, request_id, scalars, timeout)
+            if fast is not None:
+                return fast
         encoded = _call_frame(info, request_id, scalars, struct, struct_out, False)
         return _result(self._io.exchange(encoded, request_id, timeout))
 

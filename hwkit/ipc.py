@@ -69,8 +69,8 @@ HEADER = struct.Struct("<BBBBIQ")
 CAPACITY = struct.Struct("<II")
 # Packers by scalar count (and with the CALL capacities): one struct call per frame,
 # which keeps a method call's encoding and decoding to about a microsecond each.
-_FRAME_HEAD = [struct.Struct(f"<BBBBIQ{n}Q") for n in range(MAX_SCALARS + 1)]
-_CALL_HEAD = [struct.Struct(f"<BBBBIQII{n}Q") for n in range(MAX_SCALARS + 1)]
+FRAME_HEADS = _FRAME_HEAD = [struct.Struct(f"<BBBBIQ{n}Q") for n in range(MAX_SCALARS + 1)]
+CALL_HEADS = _CALL_HEAD = [struct.Struct(f"<BBBBIQII{n}Q") for n in range(MAX_SCALARS + 1)]
 _SCALARS = [struct.Struct(f"<{n}Q") for n in range(MAX_SCALARS + 1)]
 
 
@@ -305,6 +305,9 @@ _ANC = socket.CMSG_SPACE(MAX_FDS * 4)
 _MSG_CMSG_CLOEXEC = int(socket.MSG_CMSG_CLOEXEC)
 _MSG_TRUNC = int(socket.MSG_TRUNC)
 _MSG_CTRUNC = int(socket.MSG_CTRUNC)
+#: Message flags that make a packet need the general decoding (the kernel also hands
+#: MSG_CMSG_CLOEXEC back in the flags, so "no flags" is not the test).
+TRUNCATED = _MSG_TRUNC | _MSG_CTRUNC
 
 
 def recv_frame(sock: socket.socket, flags: int = 0) -> Frame | None:
@@ -316,6 +319,25 @@ def recv_frame(sock: socket.socket, flags: int = 0) -> Frame | None:
         OSError: the connection failed.
     """
     data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, _MSG_CMSG_CLOEXEC | flags)
+    return frame_from(data, anc, msg_flags)
+
+
+def recv_raw(sock: socket.socket, flags: int = 0) -> tuple[bytes, list[Any], int]:
+    """Receive one packet undecoded: (data, ancillary data, message flags).
+
+    For hot paths that decode the common frame themselves and hand anything else
+    (descriptors, truncation) to :func:`frame_from`.
+    """
+    data, anc, msg_flags, _ = sock.recvmsg(MAX_FRAME + 1, _ANC, _MSG_CMSG_CLOEXEC | flags)
+    return data, anc, msg_flags
+
+
+def frame_from(data: bytes, anc: list[Any], msg_flags: int) -> Frame | None:
+    """Decode what :func:`recv_raw` received; None at end of file.
+
+    Raises:
+        ProtocolError: the packet is malformed (its descriptors are closed).
+    """
     fds: list[int] = []
     for level, kind, payload in anc:  # usually none
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -437,7 +459,9 @@ class Channel:
     request/reply matching. Incoming frames that answer a pending request resolve its
     future; everything else goes to `handler` (which may be async). A malformed frame
     goes to `on_bad_frame` (default: log it and answer with an ERROR of request id 0);
-    end of file calls `on_close` once.
+    end of file calls `on_close` once. `fast`, when given, first sees every packet
+    that came without descriptors or truncation and returns True if it handled it
+    (a user client's calls skip the general decoding that way).
 
     Threading: use from the loop's thread only.
     """
@@ -449,6 +473,7 @@ class Channel:
         *,
         on_close: Callable[[], Any] | None = None,
         on_bad_frame: Callable[[ProtocolError], Any] | None = None,
+        fast: Callable[[bytes], bool] | None = None,
         name: str = "channel",
     ) -> None:
         sock.setblocking(False)
@@ -457,6 +482,7 @@ class Channel:
         self._handler = handler
         self._on_close = on_close
         self._on_bad = on_bad_frame
+        self._fast = fast
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._ids = itertools.count(1)
         self._loop = asyncio.get_running_loop()
@@ -467,7 +493,11 @@ class Channel:
     def _readable(self) -> None:
         for _ in range(64):  # bounded so one busy peer cannot starve the loop
             try:
-                frame = recv_frame(self.sock)
+                data, anc, msg_flags = recv_raw(self.sock)
+                plain = not anc and not msg_flags & TRUNCATED
+                if plain and self._fast is not None and self._fast(data):
+                    continue
+                frame = frame_from(data, anc, msg_flags)
             except (BlockingIOError, InterruptedError):
                 return
             except ProtocolError as exc:
@@ -526,6 +556,20 @@ class Channel:
             reason = "peer is not reading" if isinstance(exc, BlockingIOError) else str(exc)
             self.close()
             raise ClosedResourceError(f"{self.name}: connection lost ({reason})") from None
+
+    def send_bytes(self, data: bytes) -> bool:
+        """Send a frame without descriptors, the lean way; False if the peer is gone.
+
+        A peer that went away or stopped reading is disconnected, as with :meth:`send`.
+        """
+        try:
+            self.sock.send(data)
+        except OSError as exc:
+            if not self.closed:
+                logger.info("%s: connection lost (%s)", self.name, exc)
+                self.close()
+            return False
+        return True
 
     async def request(
         self, op: str, args: dict[str, Any] | None = None, *, fds: Sequence[int] = (),

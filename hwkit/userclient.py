@@ -51,15 +51,18 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwkit.dataqueue import DataQueue
 from hwkit.errors import BadArgument, ClosedResourceError, HwkitError, UnsupportedError
 from hwkit.ipc import (
     ASYNC,
+    CALL_HEADS,
+    FRAME_HEADS,
     MAX_SCALARS,
     PROTOCOL_VERSION,
+    U64_MAX,
     Channel,
     Credentials,
     Frame,
@@ -94,6 +97,15 @@ class ExternalMethod:
     struct_out: int
     is_async: bool
     function: Callable[..., Any]
+
+    #: (scalar count, scalar-out capacity, structure-out capacity) of the calls the
+    #: fast path may serve; None unless the method is synchronous and scalar-only.
+    fast_key: tuple[int, int, int] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        scalar_only = not (self.is_async or self.struct_in or self.struct_out)
+        key = (self.scalar_in, self.scalar_out, 0) if scalar_only else None
+        object.__setattr__(self, "fast_key", key)
 
     def describe(self) -> dict[str, Any]:
         """The row as the handshake sends it to clients."""
@@ -272,10 +284,46 @@ class UserClientServer:
         self._on_gone = on_gone
         self._closing = False
         self._greeted = False
+        self._methods = client.methods
         self.channel = Channel(
-            sock, self._frame, on_close=self._closed,
+            sock, self._frame, on_close=self._closed, fast=self._fast_call,
             name=f"{self.owner} for {client.credentials}",
         )  # fmt: skip
+
+    def _fast_call(self, data: bytes) -> bool:
+        """Serve the common call (scalars only, counts exactly right) without a Frame.
+
+        Anything else (structures, async methods, any mismatch, other frames) returns
+        False and takes the general path, which makes the same checks and says what
+        was wrong; so the result is the same either way, only cheaper here.
+        """
+        if len(data) < 24 or data[0] != Kind.CALL or data[1] or data[3] or not self._greeted:
+            return False
+        count = data[2]
+        if count > MAX_SCALARS or len(data) != 24 + 8 * count:
+            return False
+        head = CALL_HEADS[count].unpack_from(data)
+        method = self._methods.get(head[4])
+        if method is None or method.fast_key != (count, head[6], head[7]):
+            return False
+        request_id = head[5]
+        try:
+            result = method.function(self.client, *head[8:])
+            if result is None and not method.scalar_out:
+                reply = FRAME_HEADS[0].pack(Kind.RESULT, 0, 0, 0, 0, request_id)
+            elif type(result) is int and method.scalar_out == 1 and 0 <= result <= U64_MAX:
+                reply = FRAME_HEADS[1].pack(Kind.RESULT, 0, 1, 0, 0, request_id, result)
+            elif type(result) not in _PLAIN and inspect.isawaitable(result):
+                self.channel._spawn(self._finish_async(request_id, method, result, 0))
+                return True
+            else:
+                self._send_result(request_id, method, result, 0)
+                return True
+        except Exception as exc:
+            self.channel.reply_error(request_id, exc)
+            return True
+        self.channel.send_bytes(reply)
+        return True
 
     # ---- frames -----------------------------------------------------------------------
     def _frame(self, frame: Frame) -> Any:
@@ -306,23 +354,24 @@ class UserClientServer:
                 raise BadArgument(f"{method.label(self.owner)} is async: call it with call_async")
             args.insert(0, AsyncReference(self.channel, frame.request_id, method))
         result = method.function(self.client, *args)
+        room = frame.capacity[1]
         if type(result) not in _PLAIN and inspect.isawaitable(result):
-            return self._finish_async(frame, method, result)
-        self._send_result(frame, method, result)
+            return self._finish_async(frame.request_id, method, result, room)
+        self._send_result(frame.request_id, method, result, room)
         return None
 
-    async def _finish_async(self, frame: Frame, method: ExternalMethod, result: Any) -> None:
+    async def _finish_async(
+        self, request_id: int, method: ExternalMethod, result: Any, room: int
+    ) -> None:
         try:
             value = await result
-            self._send_result(frame, method, value)
+            self._send_result(request_id, method, value, room)
         except Exception as exc:
-            self.channel.reply_error(frame.request_id, exc)
+            self.channel.reply_error(request_id, exc)
 
-    def _send_result(self, frame: Frame, method: ExternalMethod, value: Any) -> None:
-        scalars, struct = self._outputs(method, value, frame.capacity[1])
-        self.channel.send(
-            encode(Kind.RESULT, request_id=frame.request_id, scalars=scalars, body=struct)
-        )
+    def _send_result(self, request_id: int, method: ExternalMethod, value: Any, room: int) -> None:
+        scalars, struct = self._outputs(method, value, room)
+        self.channel.send(encode(Kind.RESULT, request_id=request_id, scalars=scalars, body=struct))
 
     def _outputs(self, method: ExternalMethod, value: Any, room: int) -> tuple[list[int], bytes]:
         if not method.struct_out:  # the common shapes, checked without building lists
