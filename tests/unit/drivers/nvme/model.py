@@ -28,12 +28,18 @@ class Container:
 
     def __init__(self) -> None:
         self.maps: dict[int, tuple[int, int]] = {}
+        # Held across each device access and each (un)map, so the driver cannot unmap
+        # and free a buffer while the device thread is in the middle of a DMA to it
+        # (that would touch freed memory: a crash, not a test failure).
+        self.lock = threading.Lock()
 
     def map_dma(self, vaddr: int, iova: int, size: int, flags: int = 3) -> None:
-        self.maps[iova] = (vaddr, size)
+        with self.lock:
+            self.maps[iova] = (vaddr, size)
 
     def unmap_dma(self, iova: int, size: int) -> None:
-        del self.maps[iova]
+        with self.lock:
+            del self.maps[iova]
 
     def host(self, iova: int, length: int) -> int:
         for base, (vaddr, size) in self.maps.items():
@@ -70,10 +76,12 @@ class Model:
     # --- DMA --------------------------------------------------------------------------
 
     def read(self, iova: int, length: int) -> bytes:
-        return ctypes.string_at(self.container.host(iova, length), length)
+        with self.container.lock:
+            return ctypes.string_at(self.container.host(iova, length), length)
 
     def write(self, iova: int, data: bytes) -> None:
-        ctypes.memmove(self.container.host(iova, len(data)), data, len(data))
+        with self.container.lock:
+            ctypes.memmove(self.container.host(iova, len(data)), data, len(data))
 
     def _pages(self, prp1: int, prp2: int, length: int) -> list[tuple[int, int]]:
         first = min(length, 4096 - prp1 % 4096)
