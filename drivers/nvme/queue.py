@@ -136,12 +136,8 @@ class QueuePair:
                 raise BusyResourceError(f"{self.name} is full ({self.depth - 1} in flight)")
             cid = self._free.pop()
             if data is not None:
-                mapping, offset, length = data
                 try:
-                    command.prp1, command.prp2 = nvme_prps(
-                        mapping, offset, length, self._lists[cid],
-                        self.mapping.iova + self.lists_offset + cid * PAGE,
-                    )  # fmt: skip
+                    command.prp1, command.prp2 = self._prps(cid, *data)
                 except BaseException:
                     self._free.append(cid)
                     raise
@@ -153,6 +149,21 @@ class QueuePair:
             if ring:
                 self.regs.write32(self.sq_tail_doorbell, self.sq_tail)
         return cid
+
+    def _prps(self, cid: int, mapping: Mapping, offset: int, length: int) -> tuple[int, int]:
+        """PRP1 and PRP2 (§4.3); a list, in command `cid`'s page, only past two pages."""
+        address = mapping.iova + offset
+        first = PAGE - address % PAGE
+        if (
+            offset >= 0
+            and length > 0
+            and offset + length <= mapping.size
+            and length <= first + PAGE
+        ):
+            # the common case (4 KiB I/O) without building segments: one or two pages
+            return address, (address + first if length > first else 0)
+        list_iova = self.mapping.iova + self.lists_offset + cid * PAGE
+        return nvme_prps(mapping, offset, length, self._lists[cid], list_iova)
 
     def ring(self) -> None:
         """Ring the SQ tail doorbell for everything submitted so far (batching)."""

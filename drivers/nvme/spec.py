@@ -168,7 +168,7 @@ _SQE = struct.Struct("<BBHIIIQQQIIIIII")
 _CQE = struct.Struct("<IIHHHH")
 
 
-@dataclass
+@dataclass(slots=True)
 class Command:
     """One submission queue entry's contents (cid is set by the queue)."""
 

@@ -13,7 +13,7 @@ from hwkit.drivers.nvme.errors import ControllerResetError
 from hwkit.drivers.nvme.queue import QueuePair, Waiter
 
 from hwkit.dma import DMABuffer, DMAMapper, IOVAAllocator
-from hwkit.errors import BusyResourceError
+from hwkit.errors import BadArgument, BusyResourceError
 from hwkit.mmio import Registers
 
 
@@ -156,3 +156,32 @@ def test_fail_all_ends_commands_in_flight_and_empties_the_queue(parts) -> None:
     assert "FLUSH: lost to a controller reset (test)" in str(waiter.result)
     assert (queue.sq_tail, queue.cq_head, queue.phase) == (0, 0, 1)
     assert queue.statistics()["in_flight"] == 0
+
+
+@pytest.mark.parametrize(
+    ("offset", "length", "prp2_page"),
+    [(0, 4096, None), (512, 512, None), (0, 8192, 1), (2048, 4096, 1), (4095, 2, 1)],
+)
+def test_one_and_two_page_transfers_need_no_list(parts, offset, length, prp2_page) -> None:
+    queue, device, mapper = parts
+    data = DMABuffer(4 * 4096)
+    mapping = mapper.prepare(data)
+    queue.submit(spec.flush(1), lambda r: None, data=(mapping, offset, length))
+    device.run()
+    entry = device.seen[0]
+    assert entry["prp1"] == mapping.iova + offset
+    assert entry["prp2"] == (0 if prp2_page is None else mapping.iova + 4096 * prp2_page)
+    mapper.complete(data)
+    data.close()
+
+
+@pytest.mark.parametrize(("offset", "length"), [(-1, 10), (0, 0), (4096 * 4 - 10, 20)])
+def test_transfers_outside_the_mapping_are_refused_and_free_their_id(parts, offset, length):
+    queue, _, mapper = parts
+    data = DMABuffer(4 * 4096)
+    mapping = mapper.prepare(data)
+    with pytest.raises(BadArgument, match="outside"):
+        queue.submit(spec.flush(1), lambda r: None, data=(mapping, offset, length))
+    assert len(queue._free) == queue.depth - 1
+    mapper.complete(data)
+    data.close()
