@@ -100,6 +100,39 @@ def check_user_client_access(driver: RegistryEntry, creds: Credentials) -> None:
     )
 
 
+class UserClientEntry(RegistryEntry):
+    """An open user-client connection, as I/O Kit shows IOUserClient objects in ioreg.
+
+    Attached under its driver while the connection lasts, with who opened it
+    (``IOUserClientCreator``) and the type asked for.
+    """
+
+    ioclass = "IOUserClient"
+
+    def __init__(self, creds: Credentials, kind: int) -> None:
+        super().__init__("IOUserClient", {
+            "IOUserClientCreator": f"pid {creds.pid}, uid {creds.uid}, gid {creds.gid}",
+            "HWUserClientType": kind,
+        })  # fmt: skip
+        self._chain = ("IOUserClient", "IOService", "IORegistryEntry")
+        self._driver: RegistryEntry | None = None
+
+    def class_chain(self) -> tuple[str, ...]:
+        return self._chain
+
+    def opened(self, class_name: str, driver: RegistryEntry) -> None:
+        """Show the connection under its driver, named by its user-client class."""
+        self._chain = (class_name, *self._chain)
+        self._driver = driver
+        self.attach_to_parent(driver)
+
+    def gone(self) -> None:
+        """The connection ended: leave the registry."""
+        if self._driver is not None:
+            self.detach_from_parent(self._driver)
+            self._driver = None
+
+
 def _visible(entry: RegistryEntry) -> bool:
     """Whether clients can find the entry: an active service that registered or started.
 
@@ -281,18 +314,21 @@ class Session:
             logger.warning("refused: %s", exc)
             raise
         ours, theirs = seqpacket_pair()
+        connection = UserClientEntry(self.creds, kind)
         try:
             if isinstance(entry, HostedDriver):
-                name = await entry.open_user_client(ours, self.creds, kind)
+                name = await entry.open_user_client(ours, self.creds, kind, connection.entry_id)
                 ours.close()
             else:
                 cls = user_client_class(entry)
-                await open_user_client(entry, cls, ours, self.creds, kind)
+                await open_user_client(entry, cls, ours, self.creds, kind,
+                                       lambda _server: connection.gone())  # fmt: skip
                 name = cls.__name__
         except BaseException:
             ours.close()
             theirs.close()
             raise
+        connection.opened(name, entry)
         logger.info("%s opened %s of %s", self.creds, name, entry.path())
         fd = theirs.detach()
         return {"class": name, "service": entry.entry_id}, [fd]

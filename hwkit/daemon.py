@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from hwkit.broker import Session, refuse
+from hwkit.broker import Session, UserClientEntry, refuse
 from hwkit.errors import BadArgument, HwkitError, NotFoundError
 from hwkit.ipc import Credentials, spawn
 from hwkit.matching.catalogue import Catalogue, CatalogueChange, default_search_path
@@ -305,8 +305,12 @@ class Daemon:
         if event == "freed":
             self.origin.pop(entry.entry_id, None)
 
-    def _client_gone(self, driver: HostedDriver, pid: Any) -> None:
-        logger.debug("%s: user client of pid %s closed", driver.path(), pid)
+    def _client_gone(self, driver: HostedDriver, connection: Any) -> None:
+        entry = next((c for c in driver.children() if c.entry_id == connection), None)
+        if isinstance(entry, UserClientEntry):
+            logger.debug("%s: user client closed (%s)", driver.path(),
+                         entry.get_property("IOUserClientCreator"))  # fmt: skip
+            entry.gone()
 
     # ---- nubs and personalities -------------------------------------------------------------
     async def publish(self, nub: Service, parent: RegistryEntry | None = None) -> None:

@@ -200,6 +200,7 @@ class Host:
         except BaseException:
             sock.close()
             raise
+        server.connection_id = int(body.get("connection", 0))
         self.servers.add(server)
         return {"class": cls.__name__}
 
@@ -235,7 +236,8 @@ class Host:
 
     def _client_gone(self, server: UserClientServer) -> None:
         self.servers.discard(server)
-        self._tell({"kind": "client_gone", "pid": server.client.credentials.pid})
+        self._tell({"kind": "client_gone", "pid": server.client.credentials.pid,
+                    "connection": server.connection_id})  # fmt: skip
 
     # ---- what the driver publishes ----------------------------------------------------------
     def _tell(self, message: dict[str, Any]) -> None:

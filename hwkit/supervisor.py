@@ -163,7 +163,7 @@ class HostedDriver(Service):
         self._health: asyncio.Task[None] | None = None
         self._children: dict[int, Service] = {}
         self._register_when_started = False
-        #: Called with (driver, pid) when a user client connection ends in the host.
+        #: Called with (driver, connection id) when a user-client connection ends.
         self.on_client_gone: Any = None
 
     def class_chain(self) -> tuple[str, ...]:
@@ -316,7 +316,7 @@ class HostedDriver(Service):
             if child is not None:
                 await child.terminate()
         elif kind == "client_gone" and self.on_client_gone is not None:
-            self.on_client_gone(self, body.get("pid"))
+            self.on_client_gone(self, body.get("connection"))
 
     def _publish_child(self, body: dict[str, Any]) -> None:
         description = body["nub"]
@@ -327,7 +327,9 @@ class HostedDriver(Service):
         child.register_service()
 
     # ---- requests from clients -----------------------------------------------------------
-    async def open_user_client(self, sock: socket.socket, creds: Credentials, kind: int) -> str:
+    async def open_user_client(
+        self, sock: socket.socket, creds: Credentials, kind: int, connection: int = 0
+    ) -> str:
         """Hand a client's socket to the host, which makes the user client.
 
         Raises:
@@ -337,7 +339,8 @@ class HostedDriver(Service):
         if self.channel is None or self.channel.closed:
             raise ClosedResourceError(f"{self.path()}: the driver host is not running")
         reply = await self.channel.request(
-            "open", {"credentials": creds.to_plist(), "type": kind}, fds=[sock.fileno()],
+            "open", {"credentials": creds.to_plist(), "type": kind, "connection": connection},
+            fds=[sock.fileno()],
             timeout=self.supervisor.policy.health_timeout,
         )  # fmt: skip
         return str(reply.plist().get("class", ""))

@@ -285,6 +285,8 @@ class UserClientServer:
         self._closing = False
         self._greeted = False
         self._methods = client.methods
+        #: The daemon's id for this connection (its IOUserClient registry entry).
+        self.connection_id = 0
         self.channel = Channel(
             sock, self._frame, on_close=self._closed, fast=self._fast_call,
             name=f"{self.owner} for {client.credentials}",

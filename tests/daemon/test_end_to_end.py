@@ -54,6 +54,9 @@ def test_personality_dropped_in_runs_in_its_own_host_and_serves_a_client(start_d
         interest = []
         hub.add_interest_notification(service, lambda sid, msg: interest.append((sid, msg)))
         with hub.open(service) as conn:
+            [uc] = ioreg_json(daemon, "-c", "IOUserClient")  # the connection, as in I/O Kit
+            assert uc["class"] == "SampleUserClient" and uc["path"].startswith(node["path"])
+            assert uc["properties"]["IOUserClientCreator"].startswith(f"pid {os.getpid()},")
             _use_every_kind_of_method(conn)
             _shared_memory_is_shared(conn)
             _drain_the_data_queue(conn)
@@ -61,6 +64,9 @@ def test_personality_dropped_in_runs_in_its_own_host_and_serves_a_client(start_d
             assert wait_for(lambda: hub.get_properties(service).get("TickIntervalMS") == 5, 5,
                             "the driver's property to come back")  # fmt: skip
 
+            with hub.open(service):
+                pass  # a connection closed at once leaves the registry
+            wait_for(lambda: len(ioreg_json(daemon, "-c", "IOUserClient")) == 1, 10, "one left")
             # Personality removed: the driver stops; the client is told three ways.
             (daemon.personalities / SAMPLE_PLIST.name).unlink()
             assert conn.wait_terminated(15)

@@ -29,12 +29,16 @@ def test_in_process_mode_runs_the_driver_in_the_daemon(start_daemon):
         assert driver["state"] == "started" and "pid" not in driver
         with hub.open(service) as conn:
             assert conn.call("add", 20, 22).scalars == (42,)
+            [connection] = hub.registry()["children"][0]["children"][0]["children"]
+            assert connection["class"] == "SampleUserClient"
             status = conn.map_memory(0)
             conn.call("fill", 9)
             assert status[64] == 9
             queue = conn.open_queue(1)
             assert queue.wait_for_data(5) and queue.drain()
             queue.close()
+        wait_for(lambda: not hub.registry()["children"][0]["children"][0]["children"], 5,
+                 "the connection to leave the registry")  # fmt: skip
     assert daemon.stop() == 0
 
 
