@@ -125,6 +125,30 @@ def test_child_nubs_published_in_a_host_are_matched_and_go_with_their_parent(sta
         [parent] = hub.find({"IOProviderClass": "ParentDriver"})
         pids = {parent.properties["HWHostPID"], driver.properties["HWHostPID"]}
         assert len(pids) == 2  # one host per driver
+        published = hub.add_matching_notification("published", {"IOProviderClass": "HWTestChild"})
+        assert [s.path for s in published] == ["IOService:/IOResources/ParentDriver/child@7"]
         parent_file.unlink()
         wait_for(lambda: not hub.find({"IOProviderClass": "ChildDriver"}), 15, "the subtree")
         wait_for(lambda: not any(pid_alive(p) for p in pids), 10, "both hosts to exit")
+
+
+def test_sigterm_stops_drivers_leaves_first_and_exits_0(start_daemon):
+    daemon = start_daemon()
+    tables = {
+        "Parent": {"IOProviderClass": "IOResources", "IOResourceMatch": "IOKit",
+                   "IOClass": "faulty.ParentDriver", "IOMatchCategory": "Parent"},
+        "Child": {"IOProviderClass": "HWTestChild", "IOClass": "faulty.ChildDriver"},
+    }  # fmt: skip
+    daemon.write_personality("tree.plist", plistlib.dumps({"IOKitPersonalities": tables}).decode())
+    with client.connect(daemon.socket) as hub:
+        wait_for(lambda: hub.find({"IOProviderClass": "ChildDriver"}), 20, "the child driver")
+    assert daemon.stop() == 0
+    lines = daemon.log().splitlines()
+
+    def stopped(path: str) -> int:
+        return next(i for i, line in enumerate(lines)
+                    if line.startswith(f"<6>hwkit-daemon: hwkit.service: {path} (")
+                    and line.endswith("-> stopped"))  # fmt: skip
+
+    child = stopped("IOService:/IOResources/ParentDriver/child@7/ChildDriver")
+    assert child < stopped("IOService:/IOResources/ParentDriver")
