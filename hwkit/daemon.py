@@ -328,8 +328,9 @@ class Daemon:
             self._catalogue_changed(change)
 
     def _catalogue_changed(self, change: CatalogueChange) -> None:
-        assert self.engine is not None
+        assert self.engine is not None and self.supervisor is not None
         gone = {name for name in (*change.removed, *change.changed)}
+        self.supervisor.forget({*gone, *change.added})  # a new file gets a new chance
         current = {id(p) for p in self.catalogue.personalities}
         stale = [entry for entry in self.registry.entries()
                  if isinstance(entry, Service) and entry.entry_id in self.origin

@@ -20,7 +20,8 @@ matched again after a backoff (``backoff * 2**(n-1)``, at most ``backoff_max``).
 ``limit`` restarts (``HWRestartLimit`` in the personality overrides the config) the
 personality is not started on that nub again, and the nub carries ``HWState`` =
 ``"failed"`` and ``HWFailureReason``. A driver that ran ``stable_after`` seconds
-before failing starts a new count.
+before failing starts a new count; reloading its personality file (changed, or
+removed and installed again) clears the failure.
 
 Threading: everything runs on the daemon's asyncio loop.
 """
@@ -95,6 +96,7 @@ class Supervisor:
         self.engine = engine
         self.policy = policy
         self._records: dict[tuple[int, str, str], _Record] = {}
+        self._nubs: dict[tuple[int, str, str], Service] = {}
         self.hosts: set[HostedDriver] = set()
 
     def instantiate(self, personality: Personality) -> Service:
@@ -103,7 +105,22 @@ class Supervisor:
 
     def record(self, nub: Service, personality: Personality) -> _Record:
         key = (nub.entry_id, personality.file, personality.name)
+        self._nubs[key] = nub
         return self._records.setdefault(key, _Record())
+
+    def forget(self, files: set[str]) -> None:
+        """Drop the crash records of personalities from `files` (they were reloaded).
+
+        A nub marked failed by one of them loses the mark, so a fixed driver is
+        matched again at the next rematch.
+        """
+        for key in [k for k in self._records if k[1] in files]:
+            record = self._records.pop(key)
+            nub = self._nubs.pop(key, None)
+            if record.failed is not None and nub is not None and not nub.is_inactive:
+                for name in ("HWState", "HWFailureReason"):
+                    nub.remove_property(name)
+                logger.info("%s: %s reloaded: failure cleared", nub.path(), key[1])
 
     def crashed(self, driver: HostedDriver, nub: Service, reason: str, uptime: float) -> None:
         """Count a failure and schedule the restart, or mark the nub failed."""

@@ -64,9 +64,13 @@ def test_killed_host_is_restarted_with_backoff_then_marked_failed(start_daemon):
         time.sleep(1.5)  # longer than the next backoff would be
         assert hub.find(SAMPLE) == []  # not restarted
         conn.close()
-    # The daemon still serves new clients.
+    # The daemon still serves new clients; reinstalling the personality clears the failure.
     with client.connect(daemon.socket) as hub:
         assert hub.lookup(path="IOService:/IOResources").properties["HWState"] == "failed"
+        (daemon.personalities / SAMPLE_PLIST.name).unlink()
+        daemon.add_personality(SAMPLE_PLIST)
+        wait_for(lambda: hub.find(SAMPLE), 15, "the driver after its personality was reloaded")
+        assert "HWState" not in hub.lookup(path="IOService:/IOResources").properties
     assert daemon.stop() == 0
 
 
