@@ -383,6 +383,24 @@ class MatchingNotification:
             self._queue.append(service)
 
 
+def _notify(
+    frame: Frame,
+    matching: dict[int, MatchingNotification],
+    interest: dict[int, Callable[[int, int], Any]],
+) -> bool:
+    """Hand a NOTIFY frame from the daemon to its notification; True if it was one."""
+    frame.close_fds()
+    if frame.kind != Kind.NOTIFY:
+        return False
+    body = frame.plist()
+    nid = body.get("notification")
+    if body.get("kind") == "interest" and nid in interest:
+        interest[nid](body["service"], body["message"])
+    elif nid in matching:
+        matching[nid]._deliver(ServiceInfo.from_plist(body["service"]))
+    return True
+
+
 class _Closable:
     """``with`` closes it."""
 
@@ -461,19 +479,8 @@ class DaemonConnection(_Closable):
 
     def dispatch(self, timeout: float = 0.0) -> int:
         """Run callbacks for notifications waiting or arriving within `timeout`; how many."""
-        count = 0
-        for frame in self._io.pending(timeout):
-            frame.close_fds()
-            if frame.kind != Kind.NOTIFY:
-                continue
-            body = frame.plist()
-            nid = body.get("notification")
-            if body.get("kind") == "interest" and nid in self._interest:
-                self._interest[nid](body["service"], body["message"])
-            elif nid in self._matching:
-                self._matching[nid]._deliver(ServiceInfo.from_plist(body["service"]))
-            count += 1
-        return count
+        return sum(_notify(frame, self._matching, self._interest)
+                   for frame in self._io.pending(timeout))  # fmt: skip
 
     def open(self, service: ServiceInfo | int, client_type: int = 0) -> Connection:
         """Open a user client of the service's driver (``IOServiceOpen``).
@@ -640,15 +647,7 @@ class AsyncDaemonConnection:
         return (await self._channel.request(op, args, timeout=DEFAULT_TIMEOUT)).plist()
 
     def _notice(self, frame: Frame) -> None:
-        frame.close_fds()
-        if frame.kind != Kind.NOTIFY:
-            return
-        body = frame.plist()
-        nid = body.get("notification")
-        if body.get("kind") == "interest" and nid in self._interest:
-            self._interest[nid](body["service"], body["message"])
-        elif nid in self._matching:
-            self._matching[nid]._deliver(ServiceInfo.from_plist(body["service"]))
+        _notify(frame, self._matching, self._interest)
 
     async def find(self, matching: dict[str, Any]) -> list[ServiceInfo]:
         reply = await self._ask("find", matching=matching)
