@@ -197,6 +197,23 @@ def test_command_to_a_deleted_queue_times_out_and_the_reset_recovers(ctrl, polle
     ctrl.delete_io_queue(victim)
 
 
+def test_an_admin_command_the_controller_holds_times_out_and_the_reset_recovers(ctrl) -> None:
+    """An Asynchronous Event Request completes only when an event happens (NVMe 1.4
+    §5.2), and nothing happens here: a real admin command the device keeps, not a
+    doorbell left unrung. The admin queue times out, the reset recovers both queues."""
+    ns = ctrl.namespace(1)
+    before = ns.read(100, 8)
+    resets = ctrl.resets
+    aer = spec.Command(spec.AdminOpcode.ASYNC_EVENT_REQUEST)
+    with pytest.raises(NVMeTimeout, match=r"ASYNC EVENT REQUEST timed out .* after 0.5 s "
+                       r"\(queue 0, .*the controller was reset"):  # fmt: skip
+        ctrl.admin_command(aer, "ASYNC EVENT REQUEST", timeout=0.5)
+    assert ctrl.resets == resets + 1
+    assert ctrl.state.value == "ready"
+    assert ctrl.identify_namespace(1).nsze == ns.blocks  # the admin queue answers again
+    assert np.array_equal(ns.read(100, 8), before)  # and the I/O queue
+
+
 def test_a_requested_reset_keeps_the_data_and_queues(ctrl) -> None:
     ns = ctrl.namespace(1)
     before = ns.read(100, 8)
