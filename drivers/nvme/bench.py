@@ -12,10 +12,11 @@ In the lab (the guest is emulated: absolute figures are small, the ratios are th
 
     hwkit lab run --profile pci -- python -m hwkit.drivers.nvme.bench [--seconds 3] [--msix]
 
-Figures seen in the lab (QEMU 7.2 under TCG, 3 s each; the kernel's own figures vary by
-about +-30% from boot to boot): polled, 4 KiB QD1 0.52x (1176 vs 2269 IOPS), QD32 1.40x
-(3424 vs 2444), 128 KiB sequential 0.75x (108 vs 144 MB/s); with MSI-X completions on
-the work loop, QD1 0.09x, QD32 1.02x, sequential 0.22x.
+Figures seen in the lab (QEMU 7.2 under TCG, 3 s each, four boots; both sides vary by
+tens of percent from boot to boot with the host's load): polled, 4 KiB QD1 0.52-0.68x
+(e.g. 1176 vs 2269 IOPS), QD32 0.73-1.77x, 128 KiB sequential 0.53-0.75x (e.g. 108 vs
+144 MB/s); with MSI-X completions on the work loop, QD1 0.09-0.14x, QD32 0.93-1.33x,
+sequential 0.22-0.60x.
 
 Where the rest goes: (1) Python per command, about 12 us natively for submit + reap
 (command packing, PRPs, the lock, the doorbell), ten times that under TCG; (2) every DMA
