@@ -57,7 +57,7 @@ def started(env) -> dict:
 
 def test_the_daemon_binds_edu_in_a_driver_host(daemon) -> None:
     _, env, _ = daemon
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # matching and a driver host under emulation
     while "EduDriver" not in json.dumps(started(env)):
         assert time.monotonic() < deadline, "EduDriver did not start"
         time.sleep(0.5)
