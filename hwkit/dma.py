@@ -96,16 +96,22 @@ class DMABuffer:
         return self.size
 
     def close(self) -> None:
-        if self.fd is None:
-            return
-        try:
-            self.mmap.close()
-        except BufferError as exc:
-            raise BadArgument(
-                f"DMA buffer {self.name!r}: close it after dropping its NumPy views"
-            ) from exc
-        os.close(self.fd)
-        self.fd = None
+        if self.fd is not None:
+            close_memfd(self.mmap, self.fd, f"DMA buffer {self.name!r}")
+            self.fd = None
+
+
+def close_memfd(mapping: mmap.mmap, fd: int, what: str) -> None:
+    """Unmap and close a memfd-backed buffer; refused while NumPy views still use it.
+
+    Raises:
+        BadArgument: a view of the mapping is alive (nothing was closed).
+    """
+    try:
+        mapping.close()
+    except BufferError as exc:
+        raise BadArgument(f"{what}: close it after dropping its NumPy views") from exc
+    os.close(fd)
 
 
 class IOVAAllocator:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hwkit.dma import close_memfd
 from hwkit.errors import BadArgument, ClosedResourceError, HwkitError
 
 PAGE_SIZE = mmap.PAGESIZE
@@ -103,16 +104,9 @@ class SharedMemory:
 
     def close(self) -> None:
         """Unmap and close (clients keep their own mappings)."""
-        if self.fd is None:
-            return
-        try:
-            self.mmap.close()
-        except BufferError as exc:
-            raise BadArgument(
-                f"shared memory {self.name!r}: close it after dropping its NumPy views"
-            ) from exc
-        os.close(self.fd)
-        self.fd = None
+        if self.fd is not None:
+            close_memfd(self.mmap, self.fd, f"shared memory {self.name!r}")
+            self.fd = None
 
 
 def buffer_client_fd(buffer: Any) -> tuple[int, int, bool]:
