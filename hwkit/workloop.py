@@ -255,6 +255,10 @@ class EventSource:
     """
 
     enabled_at_start = True
+    # A source whose event is consumed before the action runs (an eventfd read resets
+    # its counter) can stay watched while a synchronous action runs: the loop cannot
+    # re-enter it, and leaving the watch in place saves two epoll_ctl calls per event.
+    _watch_during_sync_action = False
 
     def __init__(self, owner: Any, action: Callable[..., Any] | None) -> None:
         self.owner = owner
@@ -305,7 +309,8 @@ class EventSource:
         assert self.work_loop is not None and self.action is not None
         self.work_loop._count("actions")
         self._running = True
-        self._update()
+        if not self._watch_during_sync_action:
+            self._update()
         try:
             result = self.action(self, *args)
         except Exception:
@@ -313,6 +318,7 @@ class EventSource:
             self._finish()
             return
         if inspect.isawaitable(result):
+            self._update()  # masked until the coroutine finishes
             task = asyncio.ensure_future(result)
             task.add_done_callback(self._async_done)
         else:
@@ -383,6 +389,7 @@ class InterruptEventSource(FdEventSource):
     """
 
     enabled_at_start = False
+    _watch_during_sync_action = True
 
     def __init__(
         self,

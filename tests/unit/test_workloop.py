@@ -178,6 +178,35 @@ def test_interrupt_stays_masked_while_an_async_action_runs(loop, eventfd):
     wait_for(lambda: calls == [1, 3])
 
 
+def test_interrupt_stays_watched_through_a_sync_action(loop, eventfd):
+    """The eventfd is read before the action, so the watch stays (no epoll_ctl per IRQ).
+
+    An interrupt raised inside the action is delivered once, after it returns.
+    """
+    calls = []
+    source = None
+
+    def action(src, count):
+        calls.append(count)
+        if len(calls) == 1:
+            assert src._watching, "the watch was dropped for a synchronous action"
+            os.eventfd_write(eventfd, 4)
+
+    source = enabled_interrupt(loop, eventfd, action)
+    registrations = []
+    real_add = loop.loop.add_reader
+    loop.loop.add_reader = lambda fd, cb, *a: (registrations.append(fd), real_add(fd, cb, *a))
+    try:
+        os.eventfd_write(eventfd, 1)
+        wait_for(lambda: calls == [1, 4])
+        os.eventfd_write(eventfd, 2)
+        wait_for(lambda: calls == [1, 4, 2])
+    finally:
+        loop.loop.add_reader = real_add
+    assert registrations == [], "the eventfd was re-registered after an action"
+    assert source._watching
+
+
 def test_failing_action_does_not_kill_the_source(loop, eventfd):
     calls = []
 
