@@ -33,6 +33,14 @@ The config file (TOML, default ``/etc/hwkit/daemon.toml`` or ``$HWKIT_CONFIG``):
     [health]
     interval = 1.0
     timeout = 3.0
+    [hosts]                                  # see hwkit.supervisor.HostIdentity
+    user = "hwkit-driver"                    # run driver hosts as this user (root daemon)
+    group = "hwkit-driver"                   # and group (default: the user's)
+    memory_lock = 268435456                  # RLIMIT_MEMLOCK of a host: pinned DMA bytes
+
+The daemon opens the devices of drivers it starts in hosts (it binds a PCI function to
+vfio-pci and passes the container, group and device descriptors), so hosts need no
+privileges: with ``[hosts] user`` set they run as that user, with no capabilities.
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ from hwkit.matching.engine import MatchingEngine
 from hwkit.matching.personality import Personality
 from hwkit.registry import Registry, RegistryEntry
 from hwkit.service import Service
-from hwkit.supervisor import HostedDriver, RestartPolicy, Supervisor
+from hwkit.supervisor import HostedDriver, HostIdentity, RestartPolicy, Supervisor
 from hwkit.workloop import WorkLoop
 
 logger = logging.getLogger("hwkit.daemon")
@@ -79,6 +87,7 @@ class DaemonConfig:
     rescan_interval: float = 2.0
     in_process: bool = False
     policy: RestartPolicy = field(default_factory=RestartPolicy)
+    hosts: HostIdentity = field(default_factory=HostIdentity)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> DaemonConfig:
@@ -110,7 +119,7 @@ class DaemonConfig:
         simple = {"socket": str, "personalities": list, "shipped_drivers": bool,
                   "group": str, "rescan_interval": (int, float)}  # fmt: skip
         for key, value in data.items():
-            if key in ("restart", "health"):
+            if key in ("restart", "health", "hosts"):
                 continue
             if key not in simple:
                 raise BadArgument(f"{where}: unknown key {key!r} (keys: {', '.join(simple)})")
@@ -131,6 +140,21 @@ class DaemonConfig:
                 if not isinstance(value, int | float) or value < 0:
                     raise BadArgument(f"{where}: [{section}] {key!r} must be a non-negative number")
                 setattr(config.policy, name, int(value) if name == "limit" else float(value))
+        hosts = data.get("hosts", {})
+        if not isinstance(hosts, dict):
+            raise BadArgument(f"{where}: [hosts] must be a table")
+        for key, value in hosts.items():
+            if key in ("user", "group"):
+                if not isinstance(value, str) or not value:
+                    raise BadArgument(f"{where}: [hosts] {key!r} must be a user or group name")
+            elif key == "memory_lock":
+                if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                    raise BadArgument(f"{where}: [hosts] 'memory_lock' must be bytes (>= 0)")
+            else:
+                raise BadArgument(
+                    f"{where}: [hosts] {key!r} is not a setting (user, group, memory_lock)"
+                )
+            setattr(config.hosts, key, value)
         return config
 
     def search_path(self) -> list[Path]:
@@ -208,7 +232,7 @@ class Daemon:
         self.registry.work_loop = work_loop
         self.engine = MatchingEngine(self.registry, self.catalogue, loop=loop,
                                      instantiate=self._instantiate)  # fmt: skip
-        self.supervisor = Supervisor(self.engine, self.config.policy)
+        self.supervisor = Supervisor(self.engine, self.config.policy, self.config.hosts)
         self.registry.observers.append(self._registry_event)
         self.catalogue.rescan()
         self._listen()
@@ -418,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_shipped_drivers:
         config.shipped_drivers = False
     config.in_process = config.in_process or args.in_process
+    try:
+        config.hosts.resolve()  # a host user that does not exist fails now, not per driver
+    except HwkitError as exc:
+        logger.critical("%s: %s", args.config or DEFAULT_CONFIG, exc)
+        return 2
     try:
         return asyncio.run(Daemon(config, default_providers()).run())
     except HwkitError as exc:

@@ -30,16 +30,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import logging
 import os
+import pwd
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from hwkit.errors import ClosedResourceError, HwkitError
+from hwkit.errors import ClosedResourceError, HwkitError, NotFoundError, PermissionDenied
 from hwkit.host import describe_entry
 from hwkit.ipc import Channel, Credentials, Frame, Kind, seqpacket_pair, spawn
 from hwkit.service import Service
@@ -72,6 +77,63 @@ class RestartPolicy:
 
 
 @dataclass
+class HostIdentity:
+    """Who driver hosts run as (the config file's ``[hosts]``).
+
+    The daemon opens devices (binding them to vfio-pci needs root) and passes the
+    descriptors, so a host needs no privileges of its own: with `user` set, a root
+    daemon starts hosts as that user, with its groups and no capabilities.
+    `memory_lock` (bytes) becomes the host's ``RLIMIT_MEMLOCK``: the DMA memory its
+    driver may pin through VFIO. A personality can override both (``HWHostUser``,
+    ``HWHostMemoryLock``).
+    """
+
+    user: str | None = None
+    group: str | None = None
+    memory_lock: int | None = None
+
+    def resolve(
+        self, personality: Mapping[str, Any] = MappingProxyType({})
+    ) -> tuple[int | None, int | None, list[int] | None]:
+        """(uid, gid, supplementary groups) to start a host with; Nones mean the daemon's.
+
+        Raises:
+            NotFoundError: the user or group does not exist.
+            PermissionDenied: the daemon is not root and cannot become them.
+        """
+        user = personality.get("HWHostUser", self.user)
+        if user is None:
+            return None, None, None
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            raise NotFoundError(
+                f"driver hosts are to run as user {user!r}, which does not exist (useradd "
+                f"--system --no-create-home {user}, or change [hosts] user / HWHostUser)"
+            ) from None
+        gid = entry.pw_gid
+        if self.group is not None:
+            try:
+                gid = grp.getgrnam(self.group).gr_gid
+            except KeyError:
+                raise NotFoundError(
+                    f"[hosts] group {self.group!r} does not exist (groupadd --system {self.group})"
+                ) from None
+        if entry.pw_uid == os.geteuid():
+            return None, None, None
+        if os.geteuid() != 0:
+            raise PermissionDenied(
+                f"the daemon runs as uid {os.geteuid()} and cannot start driver hosts as "
+                f"{user!r}: run it as root, or unset [hosts] user"
+            )
+        return entry.pw_uid, gid, os.getgrouplist(user, gid)
+
+    def memlock(self, personality: Mapping[str, Any]) -> int | None:
+        value = personality.get("HWHostMemoryLock", self.memory_lock)
+        return None if value is None else int(value)
+
+
+@dataclass
 class _Record:
     crashes: int = 0
     failed: str | None = None
@@ -92,9 +154,12 @@ def _exit_reason(status: int | None) -> str:
 class Supervisor:
     """Crash records per (nub, personality) and the factory the engine calls."""
 
-    def __init__(self, engine: MatchingEngine, policy: RestartPolicy) -> None:
+    def __init__(
+        self, engine: MatchingEngine, policy: RestartPolicy, identity: HostIdentity | None = None
+    ) -> None:
         self.engine = engine
         self.policy = policy
+        self.identity = identity or HostIdentity()
         self._records: dict[tuple[int, str, str], _Record] = {}
         self._nubs: dict[tuple[int, str, str], Service] = {}
         self.hosts: set[HostedDriver] = set()
@@ -180,6 +245,7 @@ class HostedDriver(Service):
         self._health: asyncio.Task[None] | None = None
         self._children: dict[int, Service] = {}
         self._register_when_started = False
+        self._device_nub: Service | None = None  # opened device descriptors came from it
         #: Called with (driver, connection id) when a user-client connection ends.
         self.on_client_gone: Any = None
 
@@ -198,8 +264,11 @@ class HostedDriver(Service):
         if record.failed is not None:
             self.log.warning("not started: %s", record.failed)
             return False
-        fds = list(getattr(provider, "driver_host_fds", lambda: [])())
+        fds: list[int] = []
         try:
+            if hasattr(provider, "driver_host_fds"):
+                self._device_nub = provider
+                fds = list(provider.driver_host_fds())
             await self._spawn()
             assert self.channel is not None
             reply = await self.channel.request(
@@ -211,6 +280,8 @@ class HostedDriver(Service):
             reason = "did not answer start in time" if isinstance(exc, TimeoutError) else str(exc)
             self.log.error("%s: host failed: %s", self.personality.io_class, reason)
             await self.kill_host(reason)
+            if self._gone is None:  # no host was watched, so none will exit: give back now
+                self._give_back_device()
             return False
         finally:
             for fd in fds:
@@ -243,13 +314,30 @@ class HostedDriver(Service):
         }  # fmt: skip
 
     async def _spawn(self) -> None:
+        identity = self.supervisor.identity
+        uid, gid, groups = identity.resolve(self.personality.table)
+        memlock = identity.memlock(self.personality.table)
         ours, theirs = seqpacket_pair()
         command = [sys.executable, "-m", "hwkit.host", "--control-fd", str(theirs.fileno()),
                    "--name", self.personality.io_class]  # fmt: skip
         try:
-            self.process = subprocess.Popen(command, pass_fds=[theirs.fileno()], close_fds=True)
+            self.process = subprocess.Popen(
+                command, pass_fds=[theirs.fileno()], close_fds=True,
+                user=uid, group=gid, extra_groups=groups,
+            )  # fmt: skip
         finally:
             theirs.close()
+        if memlock is not None:
+            # Before "start" is sent, so before the host can map anything.
+            try:
+                resource.prlimit(self.process.pid, resource.RLIMIT_MEMLOCK, (memlock, memlock))
+            except OSError as exc:
+                self.process.kill()
+                self.process.wait()
+                raise PermissionDenied(
+                    f"cannot set the driver host's RLIMIT_MEMLOCK to {memlock} bytes "
+                    f"({exc.strerror}): the daemon needs root (CAP_SYS_RESOURCE) for that"
+                ) from None
         loop = asyncio.get_running_loop()
         self._gone = loop.create_future()
         self._pidfd = os.pidfd_open(self.process.pid)
@@ -267,6 +355,7 @@ class HostedDriver(Service):
         if self.channel is not None:
             self.channel.close()
         self.supervisor.hosts.discard(self)
+        self._give_back_device()  # the host's descriptors closed when it exited
         if self._health is not None:
             self._health.cancel()
         if self._gone is not None and not self._gone.done():
@@ -283,6 +372,11 @@ class HostedDriver(Service):
         await self.terminate()
         if provider is not None:
             self.supervisor.crashed(self, provider, reason, uptime)
+
+    def _give_back_device(self) -> None:
+        if self._device_nub is not None:
+            nub, self._device_nub = self._device_nub, None
+            nub.driver_host_exited()  # type: ignore[attr-defined]
 
     async def _health_checks(self) -> None:
         policy = self.supervisor.policy

@@ -70,6 +70,8 @@ PERSONALITY_KEYS: dict[str, str] = {
     "HWUserClientRootOnly": "a boolean",
     "HWRestartLimit": "an <integer>",
     "HWDetachKernelDriver": "a boolean",
+    "HWHostUser": _STRING,
+    "HWHostMemoryLock": "an <integer> (bytes)",
 }
 GENERIC_KEYS = (
     "IONameMatch",
@@ -287,7 +289,7 @@ def _check_personality_keys(table: Mapping[str, Any], errors: list[tuple[str, st
         }.get(what, isinstance(value, int) and not isinstance(value, bool))
         if key == "IOProbeScore" and ok and not PROBE_SCORE_MIN <= value <= PROBE_SCORE_MAX:
             ok = False
-        if key == "HWRestartLimit" and ok and value < 0:
+        if key in ("HWRestartLimit", "HWHostMemoryLock") and ok and value < 0:
             ok = False
         if not ok:
             errors.append((key, f"must be {what}, not {value!r}"))

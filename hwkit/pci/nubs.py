@@ -69,22 +69,73 @@ class PCIDevice(Service):
         self._request_source: InterruptEventSource | None = None
         self.daemon_id: int | None = None  # set when rebuilt in a driver host
         self.daemon_path: str | None = None
+        # In the daemon: the function was bound for a driver host, and its driver before.
+        self._bound_for_host = False
+        self._host_previous: str | None = None
+        # In a driver host: descriptors adopted, request interrupt not yet watched.
+        self._watch_requests_later = False
 
     @classmethod
     def from_description(cls, description: Mapping[str, Any], fds: list[int]) -> PCIDevice:
         """The nub again, in a driver host, from the daemon's description of it.
 
-        The function is read afresh from sysfs (by its ``HWAddress``); the host opens it
-        through VFIO itself. Descriptors the daemon passed are closed: none are needed.
+        The function is read afresh from sysfs (by its ``HWAddress``). `fds` are the
+        container, group and device descriptors the daemon opened for it
+        (:meth:`driver_host_fds`): :meth:`open_device` uses them, so a host running
+        without privileges can drive the function. With no descriptors the host opens
+        the function itself (a host running as root, or an older daemon).
         """
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
         bdf = str(description["properties"]["HWAddress"]).removeprefix("pci:")
-        nub = cls(read_function(SYSFS_ROOT / "bus" / "pci" / "devices" / bdf))
+        try:
+            nub = cls(read_function(SYSFS_ROOT / "bus" / "pci" / "devices" / bdf))
+            if fds:
+                nub.opened = vfio.adopt_device(bdf, fds)
+        except BaseException:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            raise
         nub.daemon_id = int(description["id"])
         nub.daemon_path = str(description["path"])
+        if nub.opened is not None:
+            nub._watch_requests_later = True
         return nub
+
+    # --- the daemon's side of a driver host -------------------------------------
+
+    def driver_host_fds(self) -> list[int]:
+        """Open the function for a driver host: bind to vfio-pci, set up the container.
+
+        Called by the daemon (root) when it starts the driver matched to this nub in a
+        driver host; the descriptors go to the host, which may run without privileges.
+        The daemon keeps none of them open (the device is reset when the host's copies
+        close) but remembers the driver the function had, for
+        :meth:`driver_host_exited`.
+
+        Raises:
+            HwkitError: the function cannot be bound or opened (the message says why).
+        """
+        opened = vfio.open_device(self.bdf)
+        if not self._bound_for_host:
+            self._bound_for_host, self._host_previous = True, opened.previous_driver
+        try:
+            return opened.handles()
+        finally:
+            opened.close(restore=False)
+
+    def driver_host_exited(self) -> None:
+        """The driver host is gone (and its descriptors with it): give the function back."""
+        if not self._bound_for_host:
+            return
+        previous, self._bound_for_host = self._host_previous, False
+        if not (SYSFS_ROOT / "bus" / "pci" / "devices" / self.bdf).exists():
+            return  # removed: nothing to give back
+        try:
+            vfio.release(self.bdf, previous)
+        except Exception as exc:
+            self.log.error("cannot return the function to %s: %s", previous or "no driver", exc)
+        else:
+            self.log.info("returned to %s", previous or "no driver")
 
     @property
     def address(self) -> str:
@@ -102,6 +153,9 @@ class PCIDevice(Service):
         if self.opened is None:
             self.opened = vfio.open_device(self.bdf)
             self.log.info("opened through VFIO (previous driver: %s)", self.opened.previous_driver)
+            self._watch_requests()
+        elif self._watch_requests_later:  # adopted from the daemon: watch on first use
+            self._watch_requests_later = False
             self._watch_requests()
         return self.opened.device
 
@@ -241,7 +295,9 @@ class PCIDevice(Service):
             registers.close()
         self._registers.clear()
         if self.opened is not None:
+            owner = self.opened.owns_binding
             self.opened.close(restore=restore)
             self.opened = None
             self._allocator = None
-            self.log.info("closed; function returned to its previous driver")
+            given_back = owner and restore
+            self.log.info("closed%s", "; function returned to its driver" if given_back else "")

@@ -236,16 +236,17 @@ class IommuInfo:
 class VfioContainer:
     """/dev/vfio/vfio: one IOMMU address space shared by the groups attached to it."""
 
-    def __init__(self, path: str = "/dev/vfio/vfio") -> None:
+    def __init__(self, path: str = "/dev/vfio/vfio", fd: int | None = None) -> None:
+        """Open a new container, or adopt `fd`, one already set up (passed by the daemon)."""
         self.path = path
         try:
-            self.fd: int | None = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            self.fd: int | None = fd if fd is not None else os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except OSError as exc:
             raise _error(exc, "cannot open the VFIO container", path) from exc
         version = _ioctl(self.fd, Ioctl.GET_API_VERSION, 0, "API version", path)
         if version != VFIO_API_VERSION:
             raise HwkitError(f"{path}: VFIO API version {version}, hwkit speaks {VFIO_API_VERSION}")
-        self.iommu_set = False
+        self.iommu_set = fd is not None
         self.mappings: dict[int, int] = {}  # iova -> size
 
     def _fd(self) -> int:
@@ -676,7 +677,12 @@ def bind(bdf: str, sysfs: Path = SYSFS_PCI) -> str | None:
 
 
 def release(bdf: str, previous: str | None, sysfs: Path = SYSFS_PCI) -> None:
-    """Undo :func:`bind`: unbind from vfio-pci, clear the override, reprobe the old driver."""
+    """Undo :func:`bind`: unbind from vfio-pci, clear the override, reprobe the old driver.
+
+    A function that was on vfio-pci before :func:`bind` stays there.
+    """
+    if previous == "vfio-pci":
+        return
     device = sysfs / "devices" / bdf
     if current_driver(bdf, sysfs) == "vfio-pci":
         _write(device / "driver" / "unbind", bdf, f"unbind pci:{bdf} from vfio-pci")
@@ -695,12 +701,25 @@ class OpenedDevice:
     device: VfioDevice
     previous_driver: str | None
 
+    #: False when another process bound the function and gives it back (the daemon, for
+    #: a driver host it passed the descriptors to).
+    owns_binding: bool = True
+
+    def handles(self) -> list[int]:
+        """New descriptors for the container, group and device, in that order.
+
+        What the daemon passes to a driver host (``SCM_RIGHTS``), which rebuilds the
+        device with :func:`adopt_device`. The receiver can do everything VFIO allows on
+        them without privileges: the ioctls check the descriptor, not the caller.
+        """
+        return [os.dup(f._fd()) for f in (self.container, self.group, self.device)]
+
     def close(self, restore: bool = True) -> None:
         self.device.close()
         self.container.unmap_all()  # while the group still gives the container its IOMMU
         self.group.close()
         self.container.close()
-        if restore:
+        if restore and self.owns_binding:
             release(self.bdf, self.previous_driver)
 
 
@@ -719,3 +738,27 @@ def open_device(bdf: str, sysfs: Path = SYSFS_PCI) -> OpenedDevice:
         release(bdf, previous, sysfs)
         raise
     return OpenedDevice(bdf, container, group, device, previous)
+
+
+def adopt_device(bdf: str, handles: list[int]) -> OpenedDevice:
+    """The function again from :meth:`OpenedDevice.handles` another process passed.
+
+    The returned device does not own the vfio-pci binding: closing it closes the
+    descriptors, and whoever bound the function gives it back to its driver.
+
+    Raises:
+        BadArgument: not three descriptors, or the group is not attached to the container.
+    """
+    if len(handles) != 3:
+        raise BadArgument(
+            f"pci:{bdf}: expected the container, group and device descriptors, got {len(handles)}"
+        )
+    container_fd, group_fd, device_fd = handles
+    container = VfioContainer(fd=container_fd)
+    group = VfioGroup(iommu_group(bdf), group_fd)
+    if GroupFlag.CONTAINER_SET not in group.status():
+        raise BadArgument(f"pci:{bdf}: the IOMMU group passed is not attached to a container")
+    group.container = container
+    opened = OpenedDevice(bdf, container, group, VfioDevice(bdf, device_fd, group), None)
+    opened.owns_binding = False
+    return opened

@@ -1,14 +1,22 @@
 """edu through hwkit-daemon: matched by the shipped personality, started in a driver
 host of its own, reached by applications through its user client (hwkit call, the client
-library: factorials, DMA through a mapped buffer, interrupt notes in a data queue)."""
+library: factorials, DMA through a mapped buffer, interrupt notes in a data queue).
+
+The daemon runs as root and its driver hosts as ``nobody`` (``[hosts] user``): the
+daemon binds the function to vfio-pci and passes the VFIO descriptors, so every test
+here also shows an unprivileged driver doing MMIO, interrupts and IOMMU DMA.
+"""
 
 import json
 import os
+import pwd
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hwkit.drivers.edu import INTERRUPT_NOTE
@@ -19,18 +27,30 @@ from hwkit.pci import vfio
 
 pytestmark = pytest.mark.lab("pci")
 HWKIT = [sys.executable, "-m", "hwkit.tools.cli"]
+HOST_MEMLOCK = 64 << 20
+HOSTS_CONFIG = f"""\
+[hosts]
+user = "nobody"
+memory_lock = {HOST_MEMLOCK}
+"""
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("daemon")
     sock = str(tmp / "hwkit.sock")
+    (tmp / "daemon.toml").write_text(HOSTS_CONFIG)
+    # The lab's Python lives under /root (0700 on the host's disk): let other users in,
+    # in the guest's overlay only, so a host running as nobody can start.
+    os.chmod("/root", 0o711)
+    previous = vfio.current_driver(edu_bdf())
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp / "notify.sock"))
     notify.settimeout(120)
     env = dict(os.environ, HWKIT_SOCKET=sock, NOTIFY_SOCKET=str(tmp / "notify.sock"))
     log = (tmp / "daemon.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hwkit.tools.daemon", "--socket", sock],
+    proc = subprocess.Popen([sys.executable, "-m", "hwkit.tools.daemon", "--socket", sock,
+                             "--config", str(tmp / "daemon.toml")],
                             stdout=log, stderr=log, env=env)  # fmt: skip
     try:
         message = b""
@@ -43,6 +63,8 @@ def daemon(tmp_path_factory):
         status = proc.wait(60)
         notify.close()
         assert status == 0, (tmp / "daemon.log").read_text()[-3000:]
+        # The daemon bound the function for the host; it gives it back.
+        assert vfio.current_driver(edu_bdf()) == previous, (tmp / "daemon.log").read_text()
 
 
 def edu_bdf() -> str:
@@ -62,6 +84,35 @@ def test_the_daemon_binds_edu_in_a_driver_host(daemon) -> None:
         assert time.monotonic() < deadline, "EduDriver did not start"
         time.sleep(0.5)
     assert vfio.current_driver(edu_bdf()) == "vfio-pci"
+
+
+def host_pid() -> int:
+    with client.connect() as hwkitd:
+        (service,) = hwkitd.find({"IOProviderClass": "EduDriver"})
+        return int(service.properties["HWHostPID"])
+
+
+def test_the_driver_host_runs_as_nobody_without_capabilities(daemon) -> None:
+    pid = host_pid()
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    nobody = pwd.getpwnam("nobody")
+    assert status["Uid"].split() == [str(nobody.pw_uid)] * 4
+    assert status["Gid"].split()[0] == str(nobody.pw_gid)
+    assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+    assert resource.prlimit(pid, resource.RLIMIT_MEMLOCK) == (HOST_MEMLOCK, HOST_MEMLOCK)
+    # It holds the VFIO container, group and device the daemon opened for it...
+    targets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    assert "/dev/vfio/vfio" in targets
+    assert "anon_inode:[vfio-device]" in targets, targets
+    assert any(t.startswith("/dev/vfio/") and t[10:].isdigit() for t in targets), targets
+    # ...and the daemon keeps none of them (the device resets when the host closes them).
+    daemon_pid = daemon[0].pid
+    ours = {
+        os.readlink(f"/proc/{daemon_pid}/fd/{fd}") for fd in os.listdir(f"/proc/{daemon_pid}/fd")
+    }
+    assert not any("vfio" in t for t in ours), ours
 
 
 def test_hwkit_call_factorial(daemon) -> None:
