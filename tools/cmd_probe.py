@@ -264,7 +264,10 @@ def _text(
             lines.append(f"Note: {note}")
         for view in views:
             text = pci_report.format_function(view, said_unprivileged=bool(note))
-            lines += text[:1] if args.brief else text
+            if args.brief:  # one line, with the driver as lspci -k would add it
+                driver = view.function.driver if view.function is not None else None
+                text = [text[0] + (f" [driver: {driver}]" if driver else "")]
+            lines += text
     if "serial" in buses:
         lines.append(f"Serial: {len(ports)} port(s)")
         for port in ports:

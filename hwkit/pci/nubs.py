@@ -47,7 +47,10 @@ class PCIDevice(Service):
     ioclass: ClassVar[str] = "IOPCIDevice"
 
     def __init__(self, function: PCIFunction) -> None:
-        super().__init__(function.bdf, nub_properties(function), location=function.bdf)
+        # Named as I/O Kit names a PCI nub without a firmware name ("pciVVVV,DDDD"),
+        # located by its address: IOService:/pci1234,11e8@0000:00:04.0
+        name = f"pci{function.vendor_id:04x},{function.device_id:04x}"
+        super().__init__(name, nub_properties(function), location=function.bdf)
         if function.iommu_group is not None:
             # Viable for this function's driver: every other member of the group is free
             # (or on vfio-pci); a driver matched here can then open it.
