@@ -19,6 +19,7 @@ class Lines:
     def __init__(self) -> None:
         self.queue: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.everything: list[str] = []
         self._partial = b""
 
     def feed(self, data: bytes) -> None:
@@ -26,6 +27,7 @@ class Lines:
         *complete, self._partial = self._partial.split(b"\n")
         for line in complete:
             self.queue.put(line.decode(errors="replace"))
+            self.everything.append(line.decode(errors="replace"))
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match[str]:
         try:
@@ -56,3 +58,37 @@ def test_hot_added_edu_is_started_and_surprise_removal_releases_it(lab: Lab) -> 
         session.signal(signal.SIGTERM)
         result = session.wait(60)
     assert result.status == 0, "\n".join(lines.seen)
+
+
+HOSTS_AS_NOBODY = '[hosts]\nuser = "nobody"\nmemory_lock = 67108864\n'
+
+
+@pytest.mark.lab("pci", host=True)
+def test_the_daemon_survives_a_surprise_removal_of_a_hosted_driver(lab: Lab) -> None:
+    """Through hwkit-daemon, hosts unprivileged: the host holds the VFIO descriptors the
+    daemon passed, so it is the host that must let go for device_del to complete; then
+    the daemon stops the host, finds the function gone and keeps serving the rest."""
+    lines = Lines()
+    script = (
+        'chmod 711 /root && printf \'%s\' "$1" > /tmp/hwkitd.toml && exec "$2" -m '
+        "hwkit.tools.daemon --socket /tmp/hwkitd.sock --config /tmp/hwkitd.toml"
+    )
+    daemon = lab.spawn(["sh", "-c", script, "sh", HOSTS_AS_NOBODY, sys.executable],
+                       stdout=lines.feed, stderr=lines.feed)  # fmt: skip
+    try:
+        lines.wait_for(r"EduDriver started on IOService:/pci1234,11e8@0000:00:", 240)
+        lab.qmp.device_add("edu", bus=profiles.HOTPLUG_PORT, id="edu-hotplug")
+        started = r"hwkit-host\[(\d+)\].*EduDriver started on IOService:/pci1234,11e8@0000:0[1-9]"
+        host = lines.wait_for(started, 120)[1]  # behind the root port: the hot-added one
+        lab.qmp.device_del("edu-hotplug", wait=60)  # completes only once the host let go
+        lines.wait_for(rf"host {host} exited with status 0", 60)
+        call = [sys.executable, "-m", "hwkit.tools.cli", "call", "--socket", "/tmp/hwkitd.sock",
+                "EduDriver", "factorial", "7"]  # fmt: skip
+        done = lab.run(call, timeout=120)  # the boot edu's driver still serves
+        assert done.status == 0 and "5040" in done.stdout.decode(), done
+    finally:
+        daemon.signal(signal.SIGTERM)
+        result = daemon.wait(90)
+    log = "\n".join(lines.everything)
+    assert result.status == 0, log
+    assert "cannot return the function" not in log, log
