@@ -43,14 +43,13 @@ from hwkit.dataqueue import DataQueueReader
 from hwkit.errors import BadArgument, ClosedResourceError, NotFoundError
 from hwkit.ipc import (
     ASYNC,
-    CALL_HEADS,
-    FRAME_HEADS,
-    MAX_SCALARS,
     PROTOCOL_VERSION,
+    RECV_ARGS,
     TRUNCATED,
     Channel,
     Frame,
     Kind,
+    LeanCall,
     ProtocolError,
     encode,
     encode_plist,
@@ -64,6 +63,7 @@ from hwkit.service import Message
 from hwkit.shmem import map_fd
 
 VARIABLE = 0xFFFFFFFF
+_new_tuple = tuple.__new__  # a CallResult without NamedTuple's Python-level __new__
 VARIABLE_OUT_DEFAULT = 4096
 DEFAULT_TIMEOUT = 10.0
 
@@ -144,6 +144,13 @@ class _Methods:
             for m in hello.get("methods", [])
         }  # fmt: skip
         self.by_name = {m.name: m for m in self.by_selector.values()}
+        #: The scalar-only methods' lean calls, by name and by selector.
+        self.lean: dict[str | int, LeanCall] = {}
+        for m in self.by_selector.values():
+            if m.fast:
+                self.lean[m.name] = self.lean[m.selector] = LeanCall(
+                    m.selector, m.scalar_in, m.scalar_out
+                )
 
     def get(self, method: str | int) -> MethodInfo:
         found = (
@@ -225,37 +232,46 @@ class _Blocking:
         self.backlog.append(frame)
         return None
 
-    def call_scalars(self, info: MethodInfo, request_id: int, scalars: tuple[int, ...],
-                     timeout: float | None) -> CallResult | None:  # fmt: skip
-        """A scalar-only call with no Frame objects; None when the general path must run.
+    def call_lean(self, lean: LeanCall, scalars: tuple[int, ...],
+                  timeout: float | None) -> CallResult | None:  # fmt: skip
+        """A plain call of a scalar-only method with no Frame objects (see LeanCall).
 
-        The frame is packed with one precompiled struct and the reply, when it is the
-        plain RESULT for this call, unpacked with another; anything else (an error,
-        a notification arriving first, descriptors) is decoded the general way.
+        None when the general path must run instead (a scalar that is not a plain int
+        in u64: it says which). The reply, when it is the plain RESULT of this call, is
+        unpacked with one struct; anything else (an error, a notification arriving
+        first, descriptors) is decoded the general way.
+
+        Raises:
+            As :meth:`Connection.call`.
         """
-        count = len(scalars)
         for value in scalars:
             if type(value) is not int:  # bools, floats, IntEnums: the general path decides
                 return None
+        request_id = next(self._ids)
         try:
-            data = CALL_HEADS[count].pack(Kind.CALL, 0, count, 0, info.selector, request_id,
-                                          info.scalar_out, 0, *scalars)  # fmt: skip
+            data = lean.call.pack(Kind.CALL, 0, lean.scalar_in, 0, lean.selector, request_id,
+                                  lean.scalar_out, 0, *scalars)  # fmt: skip
         except struct.error:
-            return None  # a scalar outside u64: the general path says which
+            return None  # a scalar outside u64
         if self.closed:
             raise ClosedResourceError("the connection is closed")
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        self._send((data, []), deadline)
         try:
-            reply, anc, flags = recv_raw(self.sock)
+            self.sock.send(data)
+        except BlockingIOError:  # SO_SNDTIMEO expired
+            raise TimeoutError("the peer is not reading its connection") from None
+        except OSError as exc:
+            self._raise_refusal()
+            raise ClosedResourceError(f"the connection is lost: {exc}") from None
+        try:
+            reply, anc, flags, _ = self.sock.recvmsg(*RECV_ARGS)
         except OSError:  # a receive granule passed, or the connection failed
             return _result(self.wait_reply(request_id, deadline))
-        if not anc and not flags & TRUNCATED and len(reply) >= 16 and reply[0] == Kind.RESULT:
-            count = reply[2]
-            if not reply[1] and count <= MAX_SCALARS and len(reply) == 16 + 8 * count:
-                head = FRAME_HEADS[count].unpack_from(reply)
-                if head[5] == request_id:
-                    return CallResult(head[6:], b"")
+        if (len(reply) == lean.result_size and not anc and not flags & TRUNCATED
+                and reply[:8] == lean.result_prefix):  # fmt: skip
+            values = lean.unpack_result(reply)
+            if values[0] == request_id:
+                return _new_tuple(CallResult, (values[1:], b""))
         try:
             frame = frame_from(reply, anc, flags)
         except ProtocolError:  # skipped, as receive() does
@@ -531,12 +547,15 @@ class Connection(_Closable):
             NotFoundError: no such method.
             ClosedResourceError: the driver went away.
         """
+        lean = self._methods.lean.get(method)
+        if lean is not None and not struct and struct_out is None and (
+            len(scalars) == lean.scalar_in
+        ):  # fmt: skip
+            result = self._io.call_lean(lean, scalars, timeout)
+            if result is not None:
+                return result
         info = self._methods.get(method)
         request_id = self._io.next_id()
-        if info.fast and not struct and struct_out is None and len(scalars) == info.scalar_in:
-            fast = self._io.call_scalars(info, request_id, scalars, timeout)
-            if fast is not None:
-                return fast
         encoded = _call_frame(info, request_id, scalars, struct, struct_out, False)
         return _result(self._io.exchange(encoded, request_id, timeout))
 

@@ -51,15 +51,13 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hwkit.dataqueue import DataQueue
 from hwkit.errors import BadArgument, ClosedResourceError, HwkitError, UnsupportedError
 from hwkit.ipc import (
     ASYNC,
-    CALL_HEADS,
-    FRAME_HEADS,
     MAX_SCALARS,
     PROTOCOL_VERSION,
     U64_MAX,
@@ -67,6 +65,7 @@ from hwkit.ipc import (
     Credentials,
     Frame,
     Kind,
+    LeanCall,
     ProtocolError,
     encode,
     encode_plist,
@@ -97,15 +96,6 @@ class ExternalMethod:
     struct_out: int
     is_async: bool
     function: Callable[..., Any]
-
-    #: (scalar count, scalar-out capacity, structure-out capacity) of the calls the
-    #: fast path may serve; None unless the method is synchronous and scalar-only.
-    fast_key: tuple[int, int, int] | None = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        scalar_only = not (self.is_async or self.struct_in or self.struct_out)
-        key = (self.scalar_in, self.scalar_out, 0) if scalar_only else None
-        object.__setattr__(self, "fast_key", key)
 
     def describe(self) -> dict[str, Any]:
         """The row as the handshake sends it to clients."""
@@ -285,6 +275,9 @@ class UserClientServer:
         self._closing = False
         self._greeted = False
         self._methods = client.methods
+        #: Scalar-only methods by the first 8 bytes of their plain call; filled once
+        #: the client has said hello (calls before that take the general path).
+        self._lean: dict[bytes, tuple[LeanCall, Callable[..., Any]]] = {}
         #: The daemon's id for this connection (its IOUserClient registry entry).
         self.connection_id = 0
         self.channel = Channel(
@@ -293,33 +286,34 @@ class UserClientServer:
         )  # fmt: skip
 
     def _fast_call(self, data: bytes) -> bool:
-        """Serve the common call (scalars only, counts exactly right) without a Frame.
+        """Serve a plain call of a scalar-only method without a Frame (see LeanCall).
 
-        Anything else (structures, async methods, any mismatch, other frames) returns
-        False and takes the general path, which makes the same checks and says what
-        was wrong; so the result is the same either way, only cheaper here.
+        Only a packet that is exactly such a call, with the declared counts and
+        capacities, is served here; anything else (structures, async methods, any
+        mismatch, other frames, calls before the handshake) returns False and takes the
+        general path, which makes the same checks and says what was wrong. So the
+        result is the same either way, only cheaper here.
         """
-        if len(data) < 24 or data[0] != Kind.CALL or data[1] or data[3] or not self._greeted:
+        found = self._lean.get(data[:8])
+        if found is None:
             return False
-        count = data[2]
-        if count > MAX_SCALARS or len(data) != 24 + 8 * count:
+        lean, function = found
+        if len(data) != lean.call_size or data[16:24] != lean.capacities:
             return False
-        head = CALL_HEADS[count].unpack_from(data)
-        method = self._methods.get(head[4])
-        if method is None or method.fast_key != (count, head[6], head[7]):
-            return False
-        request_id = head[5]
+        request_id, *scalars = lean.unpack_call(data)
         try:
-            result = method.function(self.client, *head[8:])
-            if result is None and not method.scalar_out:
-                reply = FRAME_HEADS[0].pack(Kind.RESULT, 0, 0, 0, 0, request_id)
-            elif type(result) is int and method.scalar_out == 1 and 0 <= result <= U64_MAX:
-                reply = FRAME_HEADS[1].pack(Kind.RESULT, 0, 1, 0, 0, request_id, result)
+            result = function(self.client, *scalars)
+            out = lean.scalar_out
+            if out == 0 and result is None:
+                reply = lean.result.pack(Kind.RESULT, 0, 0, 0, 0, request_id)
+            elif out == 1 and type(result) is int and 0 <= result <= U64_MAX:
+                reply = lean.result.pack(Kind.RESULT, 0, 1, 0, 0, request_id, result)
             elif type(result) not in _PLAIN and inspect.isawaitable(result):
-                self.channel._spawn(self._finish_async(request_id, method, result, 0))
+                self.channel._spawn(self._finish_async(request_id, self._methods[lean.selector],
+                                                       result, 0))  # fmt: skip
                 return True
-            else:
-                self._send_result(request_id, method, result, 0)
+            else:  # tuples, and anything the general checks must judge
+                self._send_result(request_id, self._methods[lean.selector], result, 0)
                 return True
         except Exception as exc:
             self.channel.reply_error(request_id, exc)
@@ -417,6 +411,10 @@ class UserClientServer:
                 self.channel.close()
                 return
             self._greeted = True
+            for m in self._methods.values():
+                if not (m.is_async or m.struct_in or m.struct_out):
+                    lean = LeanCall(m.selector, m.scalar_in, m.scalar_out)
+                    self._lean[lean.prefix] = (lean, m.function)
             methods = [m.describe() for m in sorted(self.client.methods.values(),
                                                     key=lambda m: m.selector)]  # fmt: skip
             self.channel.reply(frame.request_id, {

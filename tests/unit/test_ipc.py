@@ -16,6 +16,7 @@ from hwkit.ipc import (
     STRUCT_INLINE_MAX,
     Credentials,
     Kind,
+    LeanCall,
     ProtocolError,
     decode,
     encode,
@@ -29,6 +30,25 @@ from hwkit.ipc import (
 )
 
 u64 = st.integers(0, 2**64 - 1)
+
+
+@given(selector=st.integers(0, 2**32 - 1), scalars=st.lists(u64, max_size=16),
+       outputs=st.lists(u64, max_size=16), request_id=u64)  # fmt: skip
+def test_lean_call_bytes_are_the_general_frames(selector, scalars, outputs, request_id):
+    """Both ends recognise a plain scalar call by LeanCall: it must be exactly encode()'s."""
+    lean = LeanCall(selector, len(scalars), len(outputs))
+    call, _ = encode(Kind.CALL, code=selector, request_id=request_id, scalars=scalars,
+                     capacity=(len(outputs), 0))  # fmt: skip
+    assert call == lean.call.pack(Kind.CALL, 0, len(scalars), 0, selector, request_id,
+                                  len(outputs), 0, *scalars)  # fmt: skip
+    assert len(call) == lean.call_size and call[:8] == lean.prefix
+    assert call[16:24] == lean.capacities
+    assert lean.unpack_call(call) == (request_id, *scalars)
+    result, _ = encode(Kind.RESULT, request_id=request_id, scalars=outputs)
+    assert len(result) == lean.result_size and result[:8] == lean.result_prefix
+    assert lean.unpack_result(result) == (request_id, *outputs)
+    frame = decode(result, [])
+    assert (frame.kind, frame.request_id, frame.scalars) == (Kind.RESULT, request_id, (*outputs,))
 
 
 @given(
