@@ -10,15 +10,32 @@ then serves requests after the version handshake:
 ``get_properties``  an entry's properties
 ``set_properties``  passed to the driver's ``set_properties`` (in its host), for
                     clients its HWUserClient* rules let in
-``add_matching``    a matching notification (published / matched / terminated); the
-                    reply holds the services that already match (I/O Kit's arming
-                    rule: existing services come back first, later ones as NOTIFY)
-``add_interest``    interest messages of one service (``SERVICE_IS_TERMINATED``...)
+``add_matching``    a matching notification (see below); the reply holds the services
+                    that already match (I/O Kit's arming rule: existing services come
+                    back first, later ones as NOTIFY)
+``add_interest``    interest messages of one service (``SERVICE_IS_TERMINATED``...,
+                    and ``SERVICE_PROPERTY_CHANGE`` with the changed ``keys``)
 ``remove``          drop a notification
 ``open``            a user client: the personality's HWUserClient* rules are applied,
                     the driver makes the user client, and the reply carries the
                     client's end of a fresh socket to it (``SCM_RIGHTS``)
 ==================  ===============================================================
+
+Matching notification types, as I/O Kit's:
+
+- ``published`` (``kIOPublishNotification``): a service registered, each time it does;
+  ``first_published`` (``kIOFirstPublishNotification``): only the first time;
+- ``matched`` (``kIOMatchedNotification``): a driver was matched and started, each
+  time; ``first_matched`` (``kIOFirstMatchNotification``): only the first time;
+- ``terminated`` (``kIOTerminatedNotification``): a service went inactive.
+
+A first-time type is once per service instance: a driver restarted after a crash is a
+new instance and is announced again.
+
+Property changes reach interested clients as one message per service per loop turn,
+listing every key that changed (appeared, took another value, or went): a driver's own
+``set_property`` calls in ``--in-process`` mode, and what driver hosts report (their
+health-check replies and ``register_service``) otherwise.
 
 Who may open a driver's user clients (personality keys, all optional):
 
@@ -41,6 +58,7 @@ import itertools
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +76,7 @@ from hwkit.ipc import (
 )
 from hwkit.matching.rules import compile_matching_table
 from hwkit.registry import PLANES, SERVICE_PLANE, RegistryEntry
-from hwkit.service import Service, ServiceState
+from hwkit.service import Message, Service, ServiceState
 from hwkit.supervisor import HostedDriver
 from hwkit.userclient import open_user_client, user_client_class
 
@@ -66,7 +84,7 @@ if TYPE_CHECKING:
     from hwkit.daemon import Daemon
 
 logger = logging.getLogger("hwkit.broker")
-NOTIFICATION_TYPES = ("published", "matched", "terminated")
+NOTIFICATION_TYPES = ("published", "first_published", "matched", "first_matched", "terminated")
 
 
 def check_user_client_access(driver: RegistryEntry, creds: Credentials) -> None:
@@ -272,8 +290,13 @@ class Session:
 
     @staticmethod
     def _counts(kind: str, entry: RegistryEntry) -> bool:
-        """Whether an existing entry is already 'published' / 'matched'."""
-        return _visible(entry) and (kind != "matched" or entry.is_started)  # type: ignore[attr-defined]
+        """Whether an existing entry is already '(first_)published' / '(first_)matched'.
+
+        An existing service has had its first publish or match, so the first-time
+        types list the same services as the others.
+        """
+        matched = kind.removeprefix("first_") == "matched"
+        return _visible(entry) and (not matched or entry.is_started)  # type: ignore[attr-defined]
 
     async def _op_add_interest(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         entry = self._entry(body)
@@ -285,8 +308,47 @@ class Session:
             self.notify({"kind": "interest", "notification": nid, "service": service.entry_id,
                          "message": int(message)})  # fmt: skip
 
-        self.interest[nid] = entry.add_interest_handler(handler)
+        remove_handler = entry.add_interest_handler(handler)
+        remove_observer = entry.add_property_observer(self._property_observer(nid))
+
+        def remove() -> None:
+            remove_handler()
+            remove_observer()
+
+        self.interest[nid] = remove
         return {"notification": nid}, []
+
+    def _property_observer(self, nid: int) -> Callable[[RegistryEntry, str], None]:
+        """An observer that batches an entry's changed keys into one message per loop turn.
+
+        Why batch: a host's report sets each changed property in turn, and a client
+        wants one ``SERVICE_PROPERTY_CHANGE`` per change of state, not one per key.
+        Properties may change on another thread (a driver's own work loop), so the
+        message is sent from the daemon's loop.
+        """
+        loop = asyncio.get_running_loop()
+        changed: set[str] = set()
+        lock = threading.Lock()  # the observer may run on a driver's work-loop thread
+
+        def flush(entry: RegistryEntry) -> None:
+            with lock:
+                keys = sorted(changed)
+                changed.clear()
+            if nid in self.interest and keys:
+                self.notify({"kind": "interest", "notification": nid,
+                             "service": entry.entry_id,
+                             "message": int(Message.SERVICE_PROPERTY_CHANGE),
+                             "keys": keys})  # fmt: skip
+
+        def observer(entry: RegistryEntry, key: str) -> None:
+            with lock:
+                first = not changed
+                changed.add(key)
+            if first:  # the first key since the last message: send one this turn
+                with contextlib.suppress(RuntimeError):  # the daemon's loop has closed
+                    loop.call_soon_threadsafe(flush, entry)
+
+        return observer
 
     async def _op_remove(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[int]]:
         nid = body.get("notification")

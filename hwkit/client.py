@@ -15,11 +15,14 @@ Synchronous::
 and the same with asyncio (:func:`connect_async`, ``await daemon.find(...)``,
 ``await conn.call(...)``).
 
-Notifications follow I/O Kit's arming rule: :meth:`DaemonConnection.add_matching_notification`
-returns an iterator holding the services that already match; the callback only runs
-for later arrivals once that iterator has been drained (as ``IOIteratorNext`` must
-return 0 before the port fires). Callbacks run in :meth:`DaemonConnection.dispatch`
-(sync) or on the loop (async).
+Notifications are I/O Kit's: matching notifications of services that are published,
+matched or terminated (and the ``first_published`` / ``first_matched`` types, once per
+service), and interest messages of one service (terminated, property changes with the
+changed keys). Matching notifications follow I/O Kit's arming rule:
+:meth:`DaemonConnection.add_matching_notification` returns an iterator holding the
+services that already match; the callback only runs for later arrivals once that
+iterator has been drained (as ``IOIteratorNext`` must return 0 before the port fires).
+Callbacks run in :meth:`DaemonConnection.dispatch` (sync) or on the loop (async).
 
 Threading: a connection belongs to one thread (sync) or one loop (async).
 """
@@ -399,10 +402,14 @@ class MatchingNotification:
             self._queue.append(service)
 
 
+#: ``callback(service_id, message, argument)``, as I/O Kit's IOServiceInterestCallback.
+InterestCallback = Callable[[int, int, Any], Any]
+
+
 def _notify(
     frame: Frame,
     matching: dict[int, MatchingNotification],
-    interest: dict[int, Callable[[int, int], Any]],
+    interest: dict[int, InterestCallback],
 ) -> bool:
     """Hand a NOTIFY frame from the daemon to its notification; True if it was one."""
     frame.close_fds()
@@ -411,7 +418,8 @@ def _notify(
     body = frame.plist()
     nid = body.get("notification")
     if body.get("kind") == "interest" and nid in interest:
-        interest[nid](body["service"], body["message"])
+        keys = body.get("keys")
+        interest[nid](body["service"], body["message"], None if keys is None else tuple(keys))
     elif nid in matching:
         matching[nid]._deliver(ServiceInfo.from_plist(body["service"]))
     return True
@@ -436,7 +444,7 @@ class DaemonConnection(_Closable):
     def __init__(self, sock: socket.socket, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._io = _Blocking(sock, timeout)
         self._matching: dict[int, MatchingNotification] = {}
-        self._interest: dict[int, Callable[[int, int], Any]] = {}
+        self._interest: dict[int, InterestCallback] = {}
         hello = self._io.request("hello", {"version": PROTOCOL_VERSION}).plist()
         self.server_version = hello["version"]
 
@@ -472,7 +480,17 @@ class DaemonConnection(_Closable):
         self, kind: str, matching: dict[str, Any],
         callback: Callable[[ServiceInfo], Any] | None = None,
     ) -> MatchingNotification:  # fmt: skip
-        """Be told of services that are ``published``, ``matched`` or ``terminated``."""
+        """Be told of services matching `matching` (``IOServiceAddMatchingNotification``).
+
+        `kind` is one of ``published``, ``first_published``, ``matched``,
+        ``first_matched`` and ``terminated`` (I/O Kit's kIOPublishNotification,
+        kIOFirstPublishNotification, ...): a ``first_`` type is delivered once per
+        service, the first time, where the others fire again whenever a service
+        registers again or is matched again.
+
+        Raises:
+            BadArgument: an unknown type or an invalid matching dictionary.
+        """
         reply = self._ask("add_matching", type=kind, matching=matching)
         note = MatchingNotification(reply["notification"], kind,
                                     [ServiceInfo.from_plist(s) for s in reply["existing"]],
@@ -481,9 +499,19 @@ class DaemonConnection(_Closable):
         return note
 
     def add_interest_notification(
-        self, service: ServiceInfo | int, callback: Callable[[int, int], Any]
+        self, service: ServiceInfo | int, callback: InterestCallback
     ) -> int:
-        """Call ``callback(service_id, message)`` for the service's interest messages."""
+        """Call ``callback(service_id, message, argument)`` for the service's interest messages.
+
+        As ``IOServiceAddInterestNotification(kIOGeneralInterest)``: `message` is a
+        :class:`~hwkit.service.Message` value (``SERVICE_IS_TERMINATED``...). For
+        ``SERVICE_PROPERTY_CHANGE`` the argument is the tuple of property keys that
+        changed (appeared, took another value, or went), one message per batch of
+        changes; for the other messages it is None.
+
+        Raises:
+            NotFoundError: no such service. BadArgument: the entry is not a service.
+        """
         nid = self._ask("add_interest", id=_service_id(service))["notification"]
         self._interest[nid] = callback
         return nid
@@ -657,7 +685,7 @@ class AsyncDaemonConnection:
     def __init__(self, sock: socket.socket) -> None:
         self._channel = Channel(sock, self._notice, name="hwkit-daemon")
         self._matching: dict[int, MatchingNotification] = {}
-        self._interest: dict[int, Callable[[int, int], Any]] = {}
+        self._interest: dict[int, InterestCallback] = {}
 
     async def _hello(self) -> None:
         await self._ask("hello", version=PROTOCOL_VERSION)
@@ -682,6 +710,7 @@ class AsyncDaemonConnection:
         self, kind: str, matching: dict[str, Any],
         callback: Callable[[ServiceInfo], Any] | None = None,
     ) -> MatchingNotification:  # fmt: skip
+        """See :meth:`DaemonConnection.add_matching_notification`; callbacks run on the loop."""
         reply = await self._ask("add_matching", type=kind, matching=matching)
         note = MatchingNotification(reply["notification"], kind,
                                     [ServiceInfo.from_plist(s) for s in reply["existing"]],
@@ -690,8 +719,9 @@ class AsyncDaemonConnection:
         return note
 
     async def add_interest_notification(
-        self, service: ServiceInfo | int, callback: Callable[[int, int], Any]
+        self, service: ServiceInfo | int, callback: InterestCallback
     ) -> int:
+        """See :meth:`DaemonConnection.add_interest_notification`; callbacks run on the loop."""
         nid = (await self._ask("add_interest", id=_service_id(service)))["notification"]
         self._interest[nid] = callback
         return nid

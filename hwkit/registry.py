@@ -66,6 +66,9 @@ CLASS_ALIASES: dict[str, str] = {
 }
 
 _ids = itertools.count(0x100000100)
+_MISSING = object()
+#: Called as ``observer(entry, key)`` when one of the entry's properties changes.
+PropertyObserver = Callable[["RegistryEntry", str], None]
 _topology = threading.RLock()
 _chains: dict[type, tuple[str, ...]] = {}
 
@@ -145,6 +148,9 @@ class RegistryEntry:
         self._parents: dict[str, list[RegistryEntry]] = {}
         self._children: dict[str, list[RegistryEntry]] = {}
         self.registry: Registry | None = None
+        self._property_observers: list[PropertyObserver] = []
+        #: The once-per-entry events already announced (see Registry.notify).
+        self._first_events: set[str] = set()
 
     # ---- identity -----------------------------------------------------------------
     @property
@@ -194,11 +200,39 @@ class RegistryEntry:
         """
         if not isinstance(key, str):
             raise BadArgument(f"property name {key!r} is not a string")
-        self._properties[key] = check_value(value, f"property {key!r} of {self._name}")
+        value = check_value(value, f"property {key!r} of {self._name}")
+        old = self._properties.get(key, _MISSING)
+        self._properties[key] = value
+        if self._property_observers and (type(old) is not type(value) or old != value):
+            self._property_changed(key)
 
     def remove_property(self, key: str) -> None:
         """Remove a property if present."""
-        self._properties.pop(key, None)
+        if self._properties.pop(key, _MISSING) is not _MISSING and self._property_observers:
+            self._property_changed(key)
+
+    def add_property_observer(self, observer: PropertyObserver) -> Callable[[], None]:
+        """Call ``observer(entry, key)`` whenever a property changes value, appears or goes.
+
+        Why: clients with interest in a service get ``SERVICE_PROPERTY_CHANGE`` with the
+        changed keys (the daemon's broker batches them per loop turn). A property set
+        to the value it had is no change. Observers run on the thread that set the
+        property and must not block.
+
+        Returns:
+            A function that removes the observer.
+        """
+        self._property_observers.append(observer)
+
+        def remove() -> None:
+            if observer in self._property_observers:
+                self._property_observers.remove(observer)
+
+        return remove
+
+    def _property_changed(self, key: str) -> None:
+        for observer in list(self._property_observers):
+            observer(self, key)
 
     def set_properties(self, properties: Mapping[str, object]) -> None:
         """Apply properties a client asked to set; the default refuses, as I/O Kit's does.
@@ -318,6 +352,11 @@ def _check_plane(plane: str) -> None:
 
 Observer = Callable[[str, RegistryEntry], None]
 
+#: Events an entry gets once, the first time its recurring event happens: I/O Kit's
+#: kIOFirstPublishNotification and kIOFirstMatchNotification, which unlike publish and
+#: match do not fire again when a service registers again.
+FIRST_EVENTS = {"published": "first_published", "matched": "first_matched"}
+
 
 class Registry:
     """One registry: a root entry, the IOResources nub, an id index and observers.
@@ -327,7 +366,9 @@ class Registry:
 
     Observers are called as ``observer(event, entry)`` for ``"published"``,
     ``"matched"``, ``"terminated"`` and ``"freed"`` events, on the thread that caused
-    them; they must not block.
+    them; they must not block. The first ``"published"`` and the first ``"matched"``
+    of an entry are preceded by ``"first_published"`` / ``"first_matched"``
+    (:data:`FIRST_EVENTS`).
     """
 
     def __init__(self) -> None:
@@ -370,7 +411,12 @@ class Registry:
         return False
 
     def notify(self, event: str, entry: RegistryEntry) -> None:
-        """Tell every observer about `event` on `entry`."""
+        """Tell every observer about `event` on `entry` (and its first-time twin, once)."""
+        first = FIRST_EVENTS.get(event)
+        if first is not None and first not in entry._first_events:
+            entry._first_events.add(first)
+            for observer in list(self.observers):
+                observer(first, entry)
         for observer in list(self.observers):
             observer(event, entry)
 

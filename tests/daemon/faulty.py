@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from hwkit.errors import BadArgument
 from hwkit.service import Service
 
 
@@ -41,3 +44,22 @@ class ChildDriver(Service):
     def start(self, provider: Service) -> bool:
         self.set_property("HWSeenUnit", provider.get_property("HWTestUnit"))
         return True
+
+
+class SettableDriver(Service):
+    """Takes any ``HWTest*`` property a client sets, then registers again (as a driver
+    does after its state changed): publish notifications fire each time, first-publish
+    notifications once, and interested clients hear which keys changed."""
+
+    def start(self, provider: Service) -> bool:
+        self.set_property("HWTestGeneration", 0)
+        self.register_service()
+        return True
+
+    def set_properties(self, properties: Mapping[str, object]) -> None:
+        refused = [key for key in properties if not key.startswith("HWTest")]
+        if refused:
+            raise BadArgument(f"only HWTest* properties may be set, not {refused}")
+        for key, value in properties.items():
+            self.set_property(key, value)
+        self.register_service()

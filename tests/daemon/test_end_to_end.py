@@ -52,7 +52,7 @@ def test_personality_dropped_in_runs_in_its_own_host_and_serves_a_client(start_d
         assert [c["name"] for c in tree["children"][0]["children"]] == ["SampleDriver"]
 
         interest = []
-        hub.add_interest_notification(service, lambda sid, msg: interest.append((sid, msg)))
+        hub.add_interest_notification(service, lambda *message: interest.append(message))
         with hub.open(service) as conn:
             [uc] = ioreg_json(daemon, "-c", "IOUserClient")  # the connection, as in I/O Kit
             assert uc["class"] == "SampleUserClient" and uc["path"].startswith(node["path"])
@@ -70,9 +70,14 @@ def test_personality_dropped_in_runs_in_its_own_host_and_serves_a_client(start_d
             # Personality removed: the driver stops; the client is told three ways.
             (daemon.personalities / SAMPLE_PLIST.name).unlink()
             assert conn.wait_terminated(15)
-            wait_for(lambda: (hub.dispatch(0.2), terminated and interest)[1], 15, "notifications")
+            gone_message = (service.id, Message.SERVICE_IS_TERMINATED, None)
+            wait_for(lambda: (hub.dispatch(0.2), terminated and gone_message in interest)[1], 15,
+                     "notifications")  # fmt: skip
             assert terminated[0].id == service.id
-            assert interest == [(service.id, Message.SERVICE_IS_TERMINATED)]
+            # The interval set above reached the client as a property change, with its key.
+            assert interest == [
+                (service.id, Message.SERVICE_PROPERTY_CHANGE, ("TickIntervalMS",)), gone_message,
+            ]  # fmt: skip
             wait_for(lambda: not pid_alive(pid), 10, "the driver host to exit")
         assert hub.find(SAMPLE) == []
     assert daemon.stop() == 0

@@ -34,7 +34,7 @@ def test_killed_host_is_restarted_with_backoff_then_marked_failed(start_daemon):
         matched = _watch_then_add_sample(hub, daemon)
         service = _next_driver(hub, matched, 0)
         interest: list[tuple[int, int]] = []
-        hub.add_interest_notification(service, lambda sid, msg: interest.append((sid, msg)))
+        hub.add_interest_notification(service, lambda sid, msg, arg: interest.append((sid, msg)))
         conn = hub.open(service)
         assert conn.call("add", 1, 1).scalars == (2,)
 

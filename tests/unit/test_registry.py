@@ -161,7 +161,42 @@ def test_observers_hear_events(tree):
     heard = []
     registry.observers.append(lambda event, entry: heard.append((event, entry)))
     device.register_service()
-    assert heard == [("published", device)]
+    assert heard == [("first_published", device), ("published", device)]
+
+
+def test_first_events_come_once_per_entry(tree):
+    """kIOFirstPublish/kIOFirstMatch: a service registering again is published again, once first."""
+    registry, bridge, device, _port = tree
+    heard = []
+    registry.observers.append(lambda event, entry: heard.append((event, entry.name)))
+    for _ in range(3):
+        device.register_service()
+        registry.notify("matched", device)
+    registry.notify("matched", bridge)
+    assert [e for e in heard if e[0].startswith("first_")] == [
+        ("first_published", device.name), ("first_matched", device.name),
+        ("first_matched", bridge.name),
+    ]  # fmt: skip
+    assert heard.count(("published", device.name)) == heard.count(("matched", device.name)) == 3
+
+
+def test_property_observers_hear_real_changes_only(tree):
+    _registry, _bridge, device, port = tree
+    device.set_property("speed", 5)
+    heard = []
+    remove = device.add_property_observer(lambda entry, key: heard.append((entry, key)))
+    device.set_property("speed", 5)  # the same value: no change
+    device.set_property("speed", 10)
+    device.set_property("speed", True)  # equal to 1 in Python, yet another value
+    device.set_property("new", b"x")
+    device.remove_property("new")
+    device.remove_property("absent")
+    port.set_property("speed", 1)  # another entry
+    assert heard == [(device, "speed"), (device, "speed"), (device, "new"), (device, "new")]
+    remove()
+    remove()  # twice is harmless
+    device.set_property("speed", 11)
+    assert len(heard) == 4
 
 
 def test_detaching_a_subtree_forgets_all_of_it_unless_still_reachable(tree):
