@@ -76,7 +76,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
             pass
         else:
             return loop_class()
-    return asyncio.new_event_loop()
+    # Not asyncio.new_event_loop(): that asks the policy, which may be the caller.
+    return asyncio.SelectorEventLoop()
 
 
 @functools.cache
