@@ -277,7 +277,7 @@ class UserClientServer:
         self._methods = client.methods
         #: Scalar-only methods by the first 8 bytes of their plain call; filled once
         #: the client has said hello (calls before that take the general path).
-        self._lean: dict[bytes, tuple[LeanCall, Callable[..., Any]]] = {}
+        self._lean: dict[bytes, Callable[[bytes], bool]] = {}
         #: The daemon's id for this connection (its IOUserClient registry entry).
         self.connection_id = 0
         self.channel = Channel(
@@ -294,32 +294,38 @@ class UserClientServer:
         general path, which makes the same checks and says what was wrong. So the
         result is the same either way, only cheaper here.
         """
-        found = self._lean.get(data[:8])
-        if found is None:
-            return False
-        lean, function = found
-        if len(data) != lean.call_size or data[16:24] != lean.capacities:
-            return False
-        request_id, *scalars = lean.unpack_call(data)
-        try:
-            result = function(self.client, *scalars)
-            out = lean.scalar_out
-            if out == 0 and result is None:
-                reply = lean.result.pack(Kind.RESULT, 0, 0, 0, 0, request_id)
-            elif out == 1 and type(result) is int and 0 <= result <= U64_MAX:
-                reply = lean.result.pack(Kind.RESULT, 0, 1, 0, 0, request_id, result)
-            elif type(result) not in _PLAIN and inspect.isawaitable(result):
-                self.channel._spawn(self._finish_async(request_id, self._methods[lean.selector],
-                                                       result, 0))  # fmt: skip
+        serve = self._lean.get(data[:8])
+        return serve is not None and serve(data)
+
+    def _lean_server(self, lean: LeanCall, method: ExternalMethod) -> Callable[[bytes], bool]:
+        """The fast path of one method: its constants bound once, none looked up per call."""
+        client, function, send = self.client, method.function, self.channel.send_bytes
+        size, capacities, unpack = lean.call_size, lean.capacities, lean.unpack_call
+        pack, out, result_kind = lean.result.pack, lean.scalar_out, Kind.RESULT
+
+        def serve(data: bytes) -> bool:
+            if len(data) != size or data[16:24] != capacities:
+                return False
+            values = unpack(data)  # request id, scalars
+            try:
+                result = function(client, *values[1:])
+                if out == 0 and result is None:
+                    reply = pack(result_kind, 0, 0, 0, 0, values[0])
+                elif out == 1 and type(result) is int and 0 <= result <= U64_MAX:
+                    reply = pack(result_kind, 0, 1, 0, 0, values[0], result)
+                elif type(result) not in _PLAIN and inspect.isawaitable(result):
+                    self.channel._spawn(self._finish_async(values[0], method, result, 0))
+                    return True
+                else:  # tuples, and anything the general checks must judge
+                    self._send_result(values[0], method, result, 0)
+                    return True
+            except Exception as exc:
+                self.channel.reply_error(values[0], exc)
                 return True
-            else:  # tuples, and anything the general checks must judge
-                self._send_result(request_id, self._methods[lean.selector], result, 0)
-                return True
-        except Exception as exc:
-            self.channel.reply_error(request_id, exc)
+            send(reply)
             return True
-        self.channel.send_bytes(reply)
-        return True
+
+        return serve
 
     # ---- frames -----------------------------------------------------------------------
     def _frame(self, frame: Frame) -> Any:
@@ -414,7 +420,7 @@ class UserClientServer:
             for m in self._methods.values():
                 if not (m.is_async or m.struct_in or m.struct_out):
                     lean = LeanCall(m.selector, m.scalar_in, m.scalar_out)
-                    self._lean[lean.prefix] = (lean, m.function)
+                    self._lean[lean.prefix] = self._lean_server(lean, m)
             methods = [m.describe() for m in sorted(self.client.methods.values(),
                                                     key=lambda m: m.selector)]  # fmt: skip
             self.channel.reply(frame.request_id, {
