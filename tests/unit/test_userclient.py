@@ -79,6 +79,17 @@ class Client(UserClient):
     def write(self, value: int) -> None:
         self.provider.status.array()[:] = value & 0xFF
 
+    @external_method(7, scalar_in=2, scalar_out=2)
+    def divide(self, a: int, b: int) -> tuple[int, int]:
+        if b == 0:
+            raise BadArgument(f"divide: {a} by zero")
+        return divmod(a, b)
+
+    @external_method(8, scalar_out=1)
+    async def awaited(self) -> int:
+        await asyncio.sleep(0)
+        return 7
+
     def client_memory_for_type(self, memory_type: int) -> Any:
         if memory_type == 0:
             return self.provider.status
@@ -205,6 +216,34 @@ def test_a_driver_returning_the_wrong_outputs_is_an_error_not_a_crash(conn):
     with pytest.raises(Exception, match="driver bug"):
         conn.call("wrong_output")
     assert conn.call("add", 1, 2).scalars == (3,)
+
+
+def test_scalar_calls_take_the_lean_path_with_the_general_results(conn):
+    """Tuples, errors, awaitables and wrong counts through the lean path of both ends."""
+    assert conn._methods.lean.keys() >= {"add", "write", "divide", 7, "awaited"}
+    assert conn.call("divide", 17, 5).scalars == (3, 2)
+    with pytest.raises(BadArgument, match="divide: 17 by zero"):
+        conn.call("divide", 17, 0)
+    assert conn.call("awaited").scalars == (7,)
+    assert conn.call("write", 3).scalars == ()
+    with pytest.raises(BadArgument, match="expects 2 scalar inputs, got 1"):
+        conn.call("divide", 17)
+    with pytest.raises(BadArgument, match="is not an integer"):
+        conn.call("add", 1, 2**64)
+    assert conn.call(0, 2**64 - 1, 1).scalars == (0,)  # by selector too
+
+
+def test_a_lean_call_before_the_handshake_is_refused(host):
+    sock = host.serve()
+    try:
+        call, _ = encode(Kind.CALL, code=0, request_id=5, scalars=(1, 2), capacity=(1, 0))
+        sock.send(call)
+        sock.settimeout(TIMEOUT)
+        reply = recv_frame(sock)
+        assert reply is not None and (reply.kind, reply.request_id) == (Kind.ERROR, 5)
+        assert "say hello first" in reply.plist()["message"]
+    finally:
+        sock.close()
 
 
 def test_async_methods_complete_later(conn):
