@@ -17,6 +17,26 @@ The two sides run in interleaved rounds (``--rounds``) so both see the same mach
 load: latencies pool the samples of every round, throughputs keep each side's best
 round. It starts its own ``hwkit-daemon`` (driver hosts, only the sample driver) in a
 temporary folder unless ``--socket`` names a running daemon with the sample driver.
+
+Where a call's time goes (the project's 2-core machine shared with QEMU guests, load
+1.0-1.4, default options, six runs): the bare echo's p50 is 11.8 us; a call's p50 is
+about 28 us (2.35x) with the driver host on asyncio's loop and 25-27 us (2.1-2.2x,
+1.97-2.02x at quieter moments) with the host on uvloop (:func:`hwkit.workloop.run`).
+Over the bare exchange, per call:
+
+- the host's event loop: a loop iteration costs 1.6 us of CPU on uvloop, 5.7 us on
+  asyncio's selector loop; and the host sleeps in ``epoll_pwait`` rather than in a
+  blocking receive (three system calls per call against the echo's two, ~2 us more
+  kernel time);
+- the host's Python (receive, the exact dispatch checks, the method, the reply):
+  1.0 us in a warm loop, 4-5 us of user time in the running host, whose caches the
+  other process evicts on two cores;
+- the client library: 2 us in a warm loop, about 4 us of user time in a run, against
+  2 us for the echo's two socket calls;
+- ``recvmsg`` with room for descriptors on both ends (a frame may carry a memfd)
+  instead of ``recv``: ~0.5 us each.
+
+Garbage collection, the daemon and the sample driver's timer cost nothing measurable.
 """
 
 from __future__ import annotations
