@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping
 from hwkit.errors import BadArgument, ClosedResourceError, HwkitError
@@ -322,7 +322,7 @@ class NVMeController:
             # one last look: an interrupt may have been lost, the entry may be there
             queue.process_completions()
             if waiter.result is None:
-                self._timed_out(queue, what, timeout)
+                self.recover(queue, what, timeout)
         result = waiter.result
         if isinstance(result, Exception):
             raise result
@@ -331,7 +331,13 @@ class NVMeController:
             raise NVMeStatusError(what, self.address, Status.decode(result.status))
         return result
 
-    def _timed_out(self, queue: QueuePair, what: str, timeout: float) -> None:
+    def recover(self, queue: QueuePair, what: str, timeout: float) -> NoReturn:
+        """`what` on `queue` got no completion within `timeout`: reset the controller
+        (unless this is a command of a reset) and raise.
+
+        Raises:
+            NVMeTimeout: always; its message says whether the reset worked.
+        """
         csts = self.regs.read32(Reg.CSTS)
         message = (
             f"{what} timed out on {self.address} after {timeout:g} s "

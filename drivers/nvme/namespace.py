@@ -48,6 +48,12 @@ class Namespace:
         """Capacity in bytes."""
         return self.blocks * self.block_size
 
+    @property
+    def blocks_per_command(self) -> int:
+        """The most blocks one READ or WRITE moves: the controller's maximum transfer
+        (MDTS), and at most 65536 (NLB is 16 bits)."""
+        return max(1, min(self.controller.max_transfer // self.block_size, 0x10000))
+
     def __repr__(self) -> str:
         return f"<Namespace {self.where}: {self.blocks} blocks of {self.block_size} bytes>"
 
@@ -75,7 +81,7 @@ class Namespace:
         """Move `count` blocks in chunks of the bounce buffer (`out`: read destination)."""
         ctrl = self.controller
         name = opc.name
-        per_command = max(1, min(ctrl.max_transfer // self.block_size, 0x10000))
+        per_command = self.blocks_per_command
         poll = queue.vector is None or ctrl.work_loop_thread()
         with queue.io_lock:
             done = 0
@@ -160,6 +166,14 @@ class Namespace:
         command = spec.read_write(opc, self.nsid, lba, count, 0, 0)
         return self._queue(queue).submit(command, callback, f"{opc.name} at lba {lba}",
                                          (mapping, offset, length), ring=ring)  # fmt: skip
+
+    def submit_flush(self, callback: Callback, queue: IOQueue | None = None, ring: bool = True):
+        """Queue a FLUSH and return at once; `callback` as for :meth:`submit`.
+
+        Raises:
+            BusyResourceError: the queue is full.
+        """
+        return self._queue(queue).submit(spec.flush(self.nsid), callback, "FLUSH", ring=ring)
 
     def flush(self, queue: IOQueue | None = None) -> None:
         """Commit the volatile write cache to media (NVM §3.2.2).

@@ -120,6 +120,7 @@ class Model:
             csts |= CSTS.RDY
         elif not cc & CC.EN and csts & CSTS.RDY:
             self._queues_reset()
+            self.bar[0x1000:] = bytes(len(self.bar) - 0x1000)  # §7.3.2: doorbells reset
             csts &= ~CSTS.RDY
         if spec.CC_SHN.get(cc) and spec.CSTS_SHST.get(csts) != 2:
             csts = (csts & ~0xC) | CSTS.SHST_COMPLETE
@@ -217,3 +218,5 @@ class Nub:
 
     def free(self) -> None:
         self.closed = True
+
+    close_device = free  # what a driver's stop calls
