@@ -167,6 +167,28 @@ class Namespace:
         return self._queue(queue).submit(command, callback, f"{opc.name} at lba {lba}",
                                          (mapping, offset, length), ring=ring)  # fmt: skip
 
+    def commands(self, opc: IOOpcode, lbas: np.ndarray, count: int) -> np.ndarray:
+        """READ or WRITE submission entries of `count` blocks at each of `lbas`, built
+        at once with NumPy, for :meth:`QueuePair.submit_batch` (which sets cid and PRPs).
+
+        Raises:
+            BadArgument: count outside 1..65536, or an lba + count past the namespace.
+        """
+        lbas = np.asarray(lbas, dtype=np.uint64)
+        if not 1 <= count <= 0x10000:
+            raise BadArgument(f"{opc.name} on {self.where}: {count} blocks is outside "
+                              "1..65536 per command")  # fmt: skip
+        if lbas.size and int(lbas.max()) + count > self.blocks:
+            raise BadArgument(f"{opc.name} on {self.where}: lba {int(lbas.max())} + {count} "
+                              f"blocks runs past the end ({self.blocks} blocks)")  # fmt: skip
+        entries = np.zeros(lbas.size, spec.SubmissionEntry)
+        entries["opc"] = opc
+        entries["nsid"] = self.nsid
+        entries["cdw10"] = lbas & np.uint64(0xFFFF_FFFF)
+        entries["cdw11"] = lbas >> np.uint64(32)
+        entries["cdw12"] = count - 1
+        return entries
+
     def submit_flush(self, callback: Callback, queue: IOQueue | None = None, ring: bool = True):
         """Queue a FLUSH and return at once; `callback` as for :meth:`submit`.
 

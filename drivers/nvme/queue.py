@@ -10,6 +10,12 @@ Completions are reaped by :meth:`QueuePair.process_completions`: from the MSI-X
 handler on the work loop, or by the submitting thread in polled mode. Every waiter
 gets its :class:`~hwkit.drivers.nvme.spec.Completion` or the reason it never will.
 
+Two paths, because Python per command is the cost that matters (see bench.py):
+:meth:`QueuePair.submit` packs one command; :meth:`QueuePair.submit_batch` copies many
+prepared entries into the SQ with NumPy, fills their PRP lists with one operation and
+rings once. Reaping looks at entries one by one while they come singly, and scans the
+CQ's phase tags with NumPy when several are waiting.
+
 Threading: every method may be called from any thread; ``lock`` guards the queue state
 (the submitter and the reaper take it briefly, never while waiting).
 """
@@ -27,7 +33,16 @@ from hwkit.errors import BadArgument, BusyResourceError
 from hwkit.mmio import Registers
 
 from .errors import ControllerResetError
-from .spec import CQ_HEAD, CQE_SIZE, SQ_TAIL, SQE_SIZE, Command, Completion
+from .spec import (
+    CQ_HEAD,
+    CQE_SIZE,
+    SQ_TAIL,
+    SQE_SIZE,
+    Command,
+    Completion,
+    CompletionEntry,
+    SubmissionEntry,
+)
 
 PAGE = 4096
 PRP_ENTRIES = PAGE // 8
@@ -91,6 +106,10 @@ class QueuePair:
         # status halfword of each CQ entry (bytes 14-15): the phase tag is its bit 0
         self._cq = memoryview(self.memory.mmap)[self.sq_bytes : self.lists_offset]
         self._cq_status = self._cq.cast("H")
+        self._sq_entries = self.memory.array(SubmissionEntry, 0, depth)
+        self._cq_entries = self.memory.array(CompletionEntry, self.sq_bytes, depth)
+        # the phase tag each CQ slot shows once written, for a scan starting at slot 0
+        self._later_pass = np.arange(depth)
         self._lists = self.memory.array(np.uint64, self.lists_offset, depth * PRP_ENTRIES)
         self._lists = self._lists.reshape(depth, PRP_ENTRIES)
         self.lock = threading.Lock()
@@ -170,6 +189,88 @@ class QueuePair:
         with self.lock:
             self.regs.write32(self.sq_tail_doorbell, self.sq_tail)
 
+    def submit_batch(
+        self,
+        entries: np.ndarray,
+        callback: Callback,
+        what: str,
+        data: tuple[Mapping, np.ndarray | None, int],
+        ring: bool = True,
+    ) -> np.ndarray:
+        """Queue ``len(entries)`` commands at once; one doorbell write for all of them.
+
+        `entries` are :data:`~hwkit.drivers.nvme.spec.SubmissionEntry` records complete
+        but for cid and PRPs, which are set here. `data` is (mapping, offsets, length):
+        command i moves `length` bytes at ``offsets[i]`` of the mapping, or, with offsets
+        None, at ``cid * length`` (a buffer with a region per command identifier, as
+        SPDK gives each request its own: nothing to track per command). A mapping is one
+        range of bus addresses, so each command's PRP list is an arithmetic progression,
+        written for all commands by one NumPy operation. `callback` gets each command's
+        completion (or the exception that ended it), as for :meth:`submit`.
+
+        Returns the command identifiers, in the order of `entries`.
+
+        Raises:
+            BusyResourceError: fewer free entries than commands (nothing was queued).
+            BadArgument: a range outside the mapping, an offset that is not dword
+                aligned, or a transfer longer than a PRP list page covers.
+        """
+        count = len(entries)
+        mapping, offsets, length = data
+        if count == 0:
+            return np.empty(0, np.uint16)
+        with self.lock:
+            if len(self._free) < count:
+                raise BusyResourceError(f"{self.name} has {len(self._free)} free entries, "
+                                        f"not {count}")  # fmt: skip
+            taken = self._free[-count:]
+            cids = np.array(taken, dtype=np.uint16)
+            if offsets is None:
+                offsets = cids.astype(np.int64) * length
+            address, prp2 = self._batch_prps(cids, mapping, offsets, length)
+            del self._free[-count:]
+            entries["cid"] = cids
+            entries["prp1"] = address
+            entries["prp2"] = prp2
+            for cid in taken:
+                self._callbacks[cid] = callback
+                self._what[cid] = what
+            tail = self.sq_tail
+            first = min(count, self.depth - tail)
+            self._sq_entries[tail : tail + first] = entries[:first]
+            self._sq_entries[: count - first] = entries[first:]
+            self.sq_tail = (tail + count) % self.depth
+            self.statistics_counters["submitted"] += count
+            if ring:
+                self.regs.write32(self.sq_tail_doorbell, self.sq_tail)
+        return cids
+
+    def _batch_prps(
+        self, cids: np.ndarray, mapping: Mapping, offsets: np.ndarray, length: int
+    ) -> tuple[np.ndarray, np.ndarray | int]:
+        """PRP1 and PRP2 of each command, and its list (in its own list page) if any."""
+        if length <= 0 or int(offsets.min()) < 0 or int(offsets.max()) + length > mapping.size:
+            raise BadArgument(f"{self.name}: transfers of {length} bytes at offsets "
+                              f"{int(offsets.min())}..{int(offsets.max())} do not fit the "
+                              f"{mapping.size}-byte mapping")  # fmt: skip
+        if (offsets % 4).any():
+            raise BadArgument(f"{self.name}: PRP offsets must be dword aligned (NVMe §4.3)")
+        address = offsets.astype(np.uint64) + np.uint64(mapping.iova)
+        if length <= PAGE - int((address % PAGE).max()):
+            return address, 0  # every command within its first page
+        second = (address // PAGE + 1) * PAGE  # where each command's second page starts
+        pages = (address + np.uint64(length + PAGE - 1) - second) // PAGE
+        most = int(pages.max())
+        if most > PRP_ENTRIES:
+            raise BadArgument(f"{self.name}: {length} bytes need {most} PRP entries, a list "
+                              f"page holds {PRP_ENTRIES}: split the transfer")  # fmt: skip
+        lists = self.mapping.iova + self.lists_offset + cids.astype(np.uint64) * PAGE
+        prp2 = np.where(pages > 1, lists, np.where(pages == 1, second, 0))
+        if most > 1:  # entry k of a list: the (k + 2)th page of the transfer
+            step = np.arange(most, dtype=np.uint64) * np.uint64(PAGE)
+            self._lists[cids, :most] = second[:, None] + step
+        return address, prp2
+
     # --- completion ----------------------------------------------------------------
 
     def process_completions(self) -> int:
@@ -178,20 +279,26 @@ class QueuePair:
         Returns how many completions were reaped.
         """
         done: list[tuple[Callback, Completion]] = []
+        depth = self.depth
         with self.lock:
             head, phase = self.cq_head, self.phase
-            while (self._cq_status[head * 8 + 7] & 1) == phase:
-                entry = Completion.decode(self._cq, head * CQE_SIZE)
-                head += 1
-                if head == self.depth:
-                    head, phase = 0, phase ^ 1
+            if (self._cq_status[head * 8 + 7] & 1) != phase:
+                return 0
+            if (self._cq_status[(head + 1) % depth * 8 + 7] & 1) != phase ^ (head + 1 == depth):
+                entries = [Completion.decode(self._cq, head * CQE_SIZE)]  # the usual one
+            else:
+                entries = self._scan(head, phase)
+            for entry in entries:
                 self.sq_head = entry.sqhd
-                callback = self._callbacks[entry.cid] if entry.cid < self.depth else None
+                callback = self._callbacks[entry.cid] if entry.cid < depth else None
                 if callback is None:
                     continue  # a stray completion (e.g. for a command lost to a reset)
                 self._callbacks[entry.cid] = None
                 self._free.append(entry.cid)
                 done.append((callback, entry))
+            head += len(entries)
+            if head >= depth:
+                head, phase = head - depth, phase ^ 1
             if head != self.cq_head or phase != self.phase:
                 self.cq_head, self.phase = head, phase
                 self.regs.write32(self.cq_head_doorbell, head)
@@ -199,6 +306,20 @@ class QueuePair:
         for callback, entry in done:
             callback(entry)
         return len(done)
+
+    def _scan(self, head: int, phase: int) -> list[Completion]:
+        """Every new CQ entry from `head` on, found by one NumPy pass over the tags."""
+        depth = self.depth
+        order = np.roll(self._cq_entries, -head)
+        # slots before head belong to the next pass round the ring: the other tag
+        expected = phase ^ (np.roll(self._later_pass, -head) < head)
+        new = (order["status"] & 1) == expected
+        count = depth if new.all() else int(new.argmin())
+        rows = order[:count]
+        return [
+            Completion(dw0, dw1, sqhd, sqid, cid, status >> 1)
+            for dw0, dw1, sqhd, sqid, cid, status in rows.tolist()
+        ]
 
     def outstanding(self) -> list[str]:
         """What each command in flight is (for messages)."""
@@ -238,6 +359,7 @@ class QueuePair:
 
     def close(self, mapper: DMAMapper) -> None:
         """Unmap and free the queue memory (the device must no longer use it)."""
+        del self._sq_entries, self._cq_entries
         self._cq_status.release()
         self._cq.release()
         self._sq.release()

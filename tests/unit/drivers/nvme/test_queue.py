@@ -185,3 +185,81 @@ def test_transfers_outside_the_mapping_are_refused_and_free_their_id(parts, offs
     assert len(queue._free) == queue.depth - 1
     mapper.complete(data)
     data.close()
+
+
+def _reads(count: int, blocks: int) -> np.ndarray:
+    entries = np.zeros(count, spec.SubmissionEntry)
+    entries["opc"] = spec.IOOpcode.READ
+    entries["nsid"] = 1
+    entries["cdw10"] = np.arange(count) * blocks
+    entries["cdw12"] = blocks - 1
+    return entries
+
+
+@pytest.mark.parametrize(
+    ("offsets", "length"),
+    [
+        ([0, 4096, 8192], 4096),  # one page each: no PRP2
+        ([512, 4608, 12], 4096),  # crossing into a second page: PRP2 is that page
+        ([0, 8192, 20480], 8192),  # exactly two pages
+        ([0, 16384, 1024], 3 * 4096),  # a list, from an aligned and an unaligned start
+        ([4, 65536, 32768], 64 * 1024),
+    ],
+)
+def test_a_batch_gets_the_prps_one_command_at_a_time_would(parts, offsets, length) -> None:
+    queue, device, mapper = parts
+    data = DMABuffer(32 * 4096)
+    mapping = mapper.prepare(data)
+    results: list = []
+    cids = queue.submit_batch(_reads(3, 8), results.append, "READ",
+                              (mapping, np.array(offsets), length))  # fmt: skip
+    assert queue.regs.read32(queue.sq_tail_doorbell) == 3  # one doorbell write for all
+    device.run()
+    for entry, cid, offset in zip(device.seen, cids.tolist(), offsets, strict=True):
+        expected = queue._prps(cid, mapping, offset, length)
+        assert (int(entry["cid"]), int(entry["prp1"]), int(entry["prp2"])) == (cid, *expected)
+    assert [int(e["cdw10"]) for e in device.seen] == [0, 8, 16]
+    assert queue.process_completions() == 3
+    assert sorted(r.cid for r in results) == sorted(cids.tolist())
+    mapper.complete(data)
+    data.close()
+
+
+def test_a_batch_wraps_the_ring_and_several_completions_are_reaped_in_one_scan(parts) -> None:
+    queue, device, mapper = parts
+    data = DMABuffer(4 * 4096)
+    mapping = mapper.prepare(data)
+    done: list = []
+    queue.submit(spec.flush(1), done.append)  # moves head and tail off slot 0
+    queue.submit(spec.flush(1), done.append)
+    device.run()
+    assert queue.process_completions() == 2
+    for _ in range(5):  # 3 commands from slot 2 of 4: wraps the SQ and the CQ
+        cids = queue.submit_batch(_reads(3, 1), done.append, "READ",
+                                  (mapping, np.array([0, 4096, 8192]), 512))  # fmt: skip
+        device.run()
+        assert queue.process_completions() == 3
+        assert [r.cid for r in done[-3:]] == cids.tolist()
+        assert all(r.ok for r in done)
+    assert queue.statistics()["in_flight"] == 0
+    assert (queue.cq_head, queue.phase) == ((2 + 15) % 4, 1 ^ ((2 + 15) // 4 % 2))
+    mapper.complete(data)
+    data.close()
+
+
+def test_a_batch_too_big_for_the_free_entries_queues_nothing(parts) -> None:
+    queue, device, mapper = parts
+    data = DMABuffer(4 * 4096)
+    mapping = mapper.prepare(data)
+    with pytest.raises(BusyResourceError, match="has 3 free entries, not 4"):
+        queue.submit_batch(_reads(4, 1), lambda r: None, "READ",
+                           (mapping, np.zeros(4, np.int64), 512))  # fmt: skip
+    with pytest.raises(BadArgument, match="do not fit the 16384-byte mapping"):
+        queue.submit_batch(_reads(2, 1), lambda r: None, "READ",
+                           (mapping, np.array([0, 16000]), 512))  # fmt: skip
+    with pytest.raises(BadArgument, match="dword aligned"):
+        queue.submit_batch(_reads(1, 1), lambda r: None, "READ", (mapping, np.array([2]), 512))
+    device.run()
+    assert device.seen == [] and queue.sq_tail == 0 and queue.statistics()["in_flight"] == 0
+    mapper.complete(data)
+    data.close()
