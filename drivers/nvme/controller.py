@@ -49,6 +49,7 @@ DEFAULT_DEPTH = 64
 DEFAULT_TIMEOUT = 5.0  # seconds a command may take before the controller is reset
 MAX_BOUNCE = 512 * 1024  # the synchronous API's per-queue transfer buffer, at most
 PAGE = 4096
+NVME_CLASS = 0x0108  # mass storage, non-volatile memory controller
 
 
 class State(enum.Enum):
@@ -145,12 +146,18 @@ class NVMeController:
         Options are those of the constructor.
 
         Raises:
-            BadArgument, NotFoundError: no such function.
+            BadArgument, NotFoundError: no such function, or it is not an NVMe
+                controller (class 0108xx: checked before it is taken from its driver).
             HwkitError: VFIO could not open it (the message says why), or bring-up failed.
         """
         from hwkit.pci.discovery import find_function
 
-        nub = PCIDevice(find_function(address))
+        function = find_function(address)
+        if function.class_code >> 8 != NVME_CLASS:
+            raise BadArgument(f"pci:{function.bdf} is not an NVMe controller (class "
+                              f"0x{function.class_code:06x}, not 0x{NVME_CLASS:04x}xx): "
+                              "nothing was taken from its driver")  # fmt: skip
+        nub = PCIDevice(function)
         controller = cls(nub, **options)
         controller._owns_nub = True
         try:

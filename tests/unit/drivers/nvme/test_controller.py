@@ -127,3 +127,19 @@ def test_close_deletes_queues_and_shuts_down(ctrl, model) -> None:
     with pytest.raises(ClosedResourceError):
         ctrl.admin_command(spec.identify(spec.CNS.CONTROLLER, 0), "IDENTIFY")
     ctrl.close()  # idempotent
+
+
+def test_open_refuses_a_function_that_is_not_nvme_before_touching_it(monkeypatch) -> None:
+    import hwkit.drivers.nvme.controller as controller_module
+
+    from hwkit.pci import discovery
+
+    rng = discovery.PCIFunction("0000:00:05.0", Path("/nonexistent"), 0x1AF4, 0x1044, 0xFFFF00, 0,
+                                None, None)  # fmt: skip
+    monkeypatch.setattr(discovery, "find_function", lambda address: rng)
+    taken = []
+    monkeypatch.setattr(controller_module, "PCIDevice", lambda fn: taken.append(fn))
+    with pytest.raises(BadArgument, match=r"pci:0000:00:05.0 is not an NVMe controller \(class "
+                       r"0xffff00, not 0x0108xx\): nothing was taken"):  # fmt: skip
+        NVMeController.open("pci:0000:00:05.0")
+    assert taken == []
