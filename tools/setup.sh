@@ -11,10 +11,11 @@ SUDO=""
 
 # Debian packages: QEMU and its image tool, a static busybox and kmod for the guest's
 # initramfs, libusb for python-libusb1, pciutils/usbutils to compare against,
-# python3-venv for Debian's own Python, and a C compiler with the kernel's headers for
-# the benchmarks' C references.
+# python3-venv for Debian's own Python, a C compiler with the kernel's headers for
+# the benchmarks' C references, and fio, the kernel's side of the NVMe benchmark (the
+# lab's guest runs the host's root file system, so it finds fio there too).
 packages=(qemu-system-x86 qemu-utils busybox-static kmod libusb-1.0-0 pciutils usbutils
-          python3-venv gcc libc6-dev linux-libc-dev)
+          python3-venv gcc libc6-dev linux-libc-dev fio)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
