@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
+import re
 import threading
 import time
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping
@@ -50,6 +53,7 @@ DEFAULT_TIMEOUT = 5.0  # seconds a command may take before the controller is res
 MAX_BOUNCE = 512 * 1024  # the synchronous API's per-queue transfer buffer, at most
 PAGE = 4096
 NVME_CLASS = 0x0108  # mass storage, non-volatile memory controller
+PROC = Path("/proc")  # where interrupts' CPUs are read (tests point it elsewhere)
 
 
 class State(enum.Enum):
@@ -135,6 +139,8 @@ class NVMeController:
         self._loop: WorkLoop | None = None
         self._in_reset = False
         self.resets = 0
+        #: The CPU the work loop was moved to, where the I/O queues' vectors arrive.
+        self.interrupt_cpu: int | None = None
 
     # --- opening ---------------------------------------------------------------------
 
@@ -368,7 +374,8 @@ class NVMeController:
     def create_io_queue(self, depth: int | None = None, polled: bool | None = None) -> IOQueue:
         """Create an I/O CQ and SQ pair of `depth` entries (§5.3, §5.4).
 
-        `polled` False: the CQ raises MSI-X vector qid, reaped on the work loop.
+        `polled` False: the CQ raises an MSI-X vector the kernel delivers to the work
+        loop's CPU (see :meth:`_vector_for`), reaped on the work loop.
 
         Raises:
             BadArgument: depth outside 2 .. CAP.MQES + 1, or no queue identifier left.
@@ -384,7 +391,7 @@ class NVMeController:
         qid = next((q for q in range(1, self.queue_limit + 1) if q not in used), None)
         if qid is None:
             raise BadArgument(f"{self.address}: all {self.queue_limit} I/O queues are in use")
-        vector = None if polled else qid
+        vector = None if polled else self._vector_for(qid)
         queue = IOQueue(qid, depth, self, vector)
         if vector is not None:
             queue.source = self._interrupt_source(queue)
@@ -417,7 +424,54 @@ class NVMeController:
         loop = self._loop = self.work_loop or self.nub.get_work_loop()
         loop.add_event_source(source)
         source.enable()
+        if self.interrupt_cpu is None:
+            self._follow_interrupt(loop, queue.vector)
         return source
+
+    # Where interrupts go. An interrupt delivered to one CPU that wakes a thread sleeping
+    # on another must wake that CPU too (an IPI); when the host is busy that wake-up
+    # was measured to cost about a scheduler tick (4 ms at HZ 250) in the lab, against
+    # ~1 ms on one CPU (bench.py). The kernel's nvme avoids it by giving each CPU a
+    # queue whose vector it receives; a user-space driver cannot steer a vector without
+    # root, but it can move its work loop to the vector's CPU, and it chooses which
+    # vector each CQ raises (the IV of CREATE IO CQ is the host's choice, §5.3).
+
+    def _vector_cpus(self) -> dict[int, int]:
+        """The CPU each enabled MSI-X vector of the function is delivered to, read from
+        /proc/interrupts and /proc/irq/N/effective_affinity_list (readable by anyone)."""
+        label = re.compile(rf"^\s*(\d+):.*\bvfio-msix\[(\d+)\]\({re.escape(self.nub.bdf)}\)")
+        cpus = {}
+        try:
+            lines = (PROC / "interrupts").read_text().splitlines()
+            for line in lines:
+                if (found := label.match(line)) is not None:
+                    text = (PROC / "irq" / found[1] / "effective_affinity_list").read_text()
+                    cpus[int(found[2])] = int(re.split(r"[-,]", text.strip())[0])
+        except (OSError, ValueError):
+            return {}
+        return cpus
+
+    def _follow_interrupt(self, loop: WorkLoop, vector: int) -> None:
+        """Move the work loop's thread to the CPU that receives `vector`."""
+        cpu = self._vector_cpus().get(vector)
+        if cpu is None:
+            return
+        try:
+            loop.run_sync(os.sched_setaffinity, 0, {cpu})  # 0: the calling (loop) thread
+        except OSError as exc:
+            self.log.warning("work loop stays where it is (CPU %d refused: %s)", cpu, exc)
+            return
+        self.interrupt_cpu = cpu
+        self.log.info("work loop moved to CPU %d, which receives MSI-X vector %d", cpu, vector)
+
+    def _vector_for(self, qid: int) -> int:
+        """An unused MSI-X vector delivered to the work loop's CPU, else `qid`."""
+        if self.interrupt_cpu is None:
+            return qid
+        used = {q.vector for q in self.io_queues}
+        cpus = self._vector_cpus()
+        return next((v for v in sorted(cpus) if v and v not in used
+                     and cpus[v] == self.interrupt_cpu), qid)  # fmt: skip
 
     def delete_io_queue(self, queue: IOQueue) -> None:
         """Delete an I/O queue pair in the device (SQ first, §5.6) and free it."""

@@ -143,3 +143,26 @@ def test_open_refuses_a_function_that_is_not_nvme_before_touching_it(monkeypatch
                        r"0xffff00, not 0x0108xx\): nothing was taken"):  # fmt: skip
         NVMeController.open("pci:0000:00:05.0")
     assert taken == []
+
+
+def test_queues_get_vectors_delivered_to_the_work_loops_cpu(ctrl, tmp_path, monkeypatch) -> None:
+    import hwkit.drivers.nvme.controller as controller_module
+
+    lines = ["           CPU0       CPU1"]
+    for vector, cpu in enumerate([1, 0, 1, 0, 1, 0]):
+        irq = 33 + vector
+        lines.append(
+            f" {irq}:  0  0  IR-PCI-MSI 8192{vector}-edge  vfio-msix[{vector}](0000:00:05.0)"
+        )
+        (tmp_path / "irq" / str(irq)).mkdir(parents=True)
+        (tmp_path / "irq" / str(irq) / "effective_affinity_list").write_text(f"{cpu}\n")
+    lines.append(" 90:  0  0  IR-PCI-MSI 1-edge  vfio-msix[3](0000:00:06.0)")  # another function
+    (tmp_path / "interrupts").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(controller_module, "PROC", tmp_path)
+    assert ctrl._vector_cpus() == {0: 1, 1: 0, 2: 1, 3: 0, 4: 1, 5: 0}
+    assert ctrl._vector_for(2) == 2  # no CPU chosen yet: the queue's own number
+    ctrl.interrupt_cpu = 0
+    ctrl.io_queues[0].vector = 1  # in use
+    assert ctrl._vector_for(2) == 3  # the next free one on CPU 0, not vector 2 (CPU 1)
+    monkeypatch.setattr(controller_module, "PROC", tmp_path / "nothing")
+    assert ctrl._vector_cpus() == {} and ctrl._vector_for(2) == 2
