@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from hwkit.drivers.nvme import queue as queue_module
 from hwkit.drivers.nvme import spec
 from hwkit.drivers.nvme.errors import ControllerResetError
 from hwkit.drivers.nvme.queue import QueuePair, Waiter
@@ -160,7 +161,7 @@ def test_fail_all_ends_commands_in_flight_and_empties_the_queue(parts) -> None:
 
 @pytest.mark.parametrize(
     ("offset", "length", "prp2_page"),
-    [(0, 4096, None), (512, 512, None), (0, 8192, 1), (2048, 4096, 1), (4095, 2, 1)],
+    [(0, 4096, None), (512, 512, None), (0, 8192, 1), (2048, 4096, 1), (4092, 8, 1)],
 )
 def test_one_and_two_page_transfers_need_no_list(parts, offset, length, prp2_page) -> None:
     queue, device, mapper = parts
@@ -175,12 +176,14 @@ def test_one_and_two_page_transfers_need_no_list(parts, offset, length, prp2_pag
     data.close()
 
 
-@pytest.mark.parametrize(("offset", "length"), [(-1, 10), (0, 0), (4096 * 4 - 10, 20)])
+@pytest.mark.parametrize(
+    ("offset", "length"), [(-1, 10), (0, 0), (4096 * 4 - 12, 20), (2, 8), (0, 520 * 4096)]
+)
 def test_transfers_outside_the_mapping_are_refused_and_free_their_id(parts, offset, length):
     queue, _, mapper = parts
-    data = DMABuffer(4 * 4096)
+    data = DMABuffer(4 * 4096 if length < 4096 * 4 else 1024 * 4096)
     mapping = mapper.prepare(data)
-    with pytest.raises(BadArgument, match="outside"):
+    with pytest.raises(BadArgument, match=r"outside the .*mapping or not dword|need 519 PRP"):
         queue.submit(spec.flush(1), lambda r: None, data=(mapping, offset, length))
     assert len(queue._free) == queue.depth - 1
     mapper.complete(data)
@@ -196,6 +199,14 @@ def _reads(count: int, blocks: int) -> np.ndarray:
     return entries
 
 
+@pytest.fixture(params=["few", "numpy"])
+def path(request, monkeypatch) -> str:
+    """Both ways submit_batch and process_completions go: entry by entry, and NumPy."""
+    monkeypatch.setattr(queue_module, "SMALL_BATCH", 100 if request.param == "few" else 1)
+    monkeypatch.setattr(queue_module, "SCAN_MIN", 100 if request.param == "few" else 2)
+    return request.param
+
+
 @pytest.mark.parametrize(
     ("offsets", "length"),
     [
@@ -206,7 +217,7 @@ def _reads(count: int, blocks: int) -> np.ndarray:
         ([4, 65536, 32768], 64 * 1024),
     ],
 )
-def test_a_batch_gets_the_prps_one_command_at_a_time_would(parts, offsets, length) -> None:
+def test_a_batch_gets_the_prps_one_command_at_a_time_would(parts, path, offsets, length) -> None:
     queue, device, mapper = parts
     data = DMABuffer(32 * 4096)
     mapping = mapper.prepare(data)
@@ -225,7 +236,7 @@ def test_a_batch_gets_the_prps_one_command_at_a_time_would(parts, offsets, lengt
     data.close()
 
 
-def test_a_batch_wraps_the_ring_and_several_completions_are_reaped_in_one_scan(parts) -> None:
+def test_a_batch_wraps_the_ring_and_several_completions_are_reaped_in_one_scan(parts, path):
     queue, device, mapper = parts
     data = DMABuffer(4 * 4096)
     mapping = mapper.prepare(data)
@@ -247,17 +258,17 @@ def test_a_batch_wraps_the_ring_and_several_completions_are_reaped_in_one_scan(p
     data.close()
 
 
-def test_a_batch_too_big_for_the_free_entries_queues_nothing(parts) -> None:
+def test_a_batch_too_big_for_the_free_entries_queues_nothing(parts, path) -> None:
     queue, device, mapper = parts
     data = DMABuffer(4 * 4096)
     mapping = mapper.prepare(data)
     with pytest.raises(BusyResourceError, match="has 3 free entries, not 4"):
         queue.submit_batch(_reads(4, 1), lambda r: None, "READ",
                            (mapping, np.zeros(4, np.int64), 512))  # fmt: skip
-    with pytest.raises(BadArgument, match="do not fit the 16384-byte mapping"):
+    with pytest.raises(BadArgument, match="outside the 16384-byte mapping"):
         queue.submit_batch(_reads(2, 1), lambda r: None, "READ",
                            (mapping, np.array([0, 16000]), 512))  # fmt: skip
-    with pytest.raises(BadArgument, match="dword aligned"):
+    with pytest.raises(BadArgument, match="not dword aligned"):
         queue.submit_batch(_reads(1, 1), lambda r: None, "READ", (mapping, np.array([2]), 512))
     device.run()
     assert device.seen == [] and queue.sq_tail == 0 and queue.statistics()["in_flight"] == 0
