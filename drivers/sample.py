@@ -12,7 +12,8 @@ selector    name       what
 3           fill       1 scalar in: write that byte over the status buffer's payload
 4           delay      async, 1 scalar in: completes after that many milliseconds
 5           produce    async, count and size in: enqueue that many entries into the
-                       caller's data queue (retrying while it is full), then complete
+                       caller's data queue (waiting for the client to drain it whenever
+                       it is full), then complete
 6           stats      2 scalars out: timer ticks so far, open user clients
 ==========  =========  ====================================================================
 
@@ -141,7 +142,7 @@ class SampleUserClient(UserClient):
             for _ in range(count):
                 while not queue.enqueue(data):
                     refused += 1
-                    await asyncio.sleep(0)  # the consumer is behind: let the loop run
+                    await queue.wait_serviced()  # the consumer is behind: until it caught up
         except ClosedResourceError:
             return  # the client closed its connection meanwhile
         ref.complete(count, refused)

@@ -128,6 +128,14 @@ def _call_frame(method: MethodInfo, request_id: int, scalars: tuple[int, ...], s
                   flags=ASYNC if is_async else 0)  # fmt: skip
 
 
+def _queue_reader(frame: Frame) -> DataQueueReader:
+    """The consumer of the queue a map reply carries (memory, data and serviced eventfds)."""
+    memory, event = frame.take_fd(), frame.take_fd()
+    serviced = frame.take_fd() if frame.fds else None
+    frame.close_fds()
+    return DataQueueReader(memory, event, serviced)
+
+
 def _result(frame: Frame) -> CallResult:
     frame.close_fds()
     if frame.kind == Kind.ERROR or (frame.kind == Kind.ASYNC_RESULT and frame.code):
@@ -644,8 +652,7 @@ class Connection(_Closable):
         if frame.plist()["kind"] != "queue":
             frame.close_fds()
             raise BadArgument(f"memory type {memory_type} is not a data queue: use map_memory")
-        memory, event = frame.take_fd(), frame.take_fd()
-        return DataQueueReader(memory, event)
+        return _queue_reader(frame)
 
     def close(self) -> None:
         """Close the connection (the user client's ``client_close`` runs)."""
@@ -809,7 +816,7 @@ class AsyncConnection:
         if frame.plist()["kind"] != "queue":
             frame.close_fds()
             raise BadArgument(f"memory type {memory_type} is not a data queue: use map_memory")
-        return DataQueueReader(frame.take_fd(), frame.take_fd())
+        return _queue_reader(frame)
 
     async def aclose(self) -> None:
         if not self._channel.closed:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import struct
+import time
 from collections import deque
 
 import pytest
@@ -72,6 +74,80 @@ def test_wake_up_only_on_empty_to_non_empty():
     assert queue.enqueue(b"again")
     assert queue.statistics()["notifications"] == 2
     assert reader.wait_for_data(1.0)
+
+
+def serviced(queue: DataQueue) -> int:
+    """Signals the consumer sent (the eventfd's counter, read and reset)."""
+    try:
+        return os.eventfd_read(queue.serviced_eventfd)
+    except BlockingIOError:
+        return 0
+
+
+def test_the_consumer_signals_serviced_only_when_a_dequeue_empties_the_queue():
+    queue, reader = pair(64)
+    for data in (b"a", b"b", b"c"):
+        assert queue.enqueue(data)
+    assert reader.dequeue() == b"a" and reader.dequeue() == b"b"
+    assert serviced(queue) == 0  # not empty yet
+    assert reader.dequeue() == b"c"
+    assert serviced(queue) == 1  # emptied
+    assert reader.dequeue() is None and reader.peek() is None
+    assert serviced(queue) == 0  # finding it empty is no news
+    reader.close()
+    queue.close()
+
+
+def test_a_producer_waits_for_the_consumer_instead_of_spinning():
+    queue, reader = pair(64)
+    entry = bytes(20)  # 24 bytes with its size: two fit, the third does not
+    produced: list[int] = []
+
+    async def produce() -> None:
+        for n in range(6):
+            while not queue.enqueue(entry):
+                await queue.wait_serviced()
+            produced.append(n)
+
+    def consume() -> None:  # another thread, as a client process would
+        got = 0
+        while got < 6:
+            assert reader.wait_for_data(5)
+            while reader.dequeue() is not None:
+                got += 1
+
+    async def main() -> None:
+        consumer = asyncio.get_running_loop().run_in_executor(None, consume)
+        await asyncio.wait_for(produce(), 10)
+        await asyncio.wait_for(consumer, 10)
+
+    asyncio.run(main())
+    assert produced == list(range(6))
+    stats = queue.statistics()
+    assert stats["full"] >= 2 and stats["serviced_waits"] == stats["full"]
+    reader.close()
+    queue.close()
+
+
+def test_wait_serviced_returns_at_once_when_empty_times_out_and_fails_when_closed():
+    queue, reader = pair(64)
+
+    async def main() -> None:
+        assert await queue.wait_serviced(0.01)  # empty already
+        assert queue.enqueue(b"x")
+        started = time.monotonic()
+        assert not await queue.wait_serviced(0.05)  # nobody drains it
+        assert time.monotonic() - started >= 0.05
+        waiting = asyncio.ensure_future(queue.wait_serviced())
+        await asyncio.sleep(0.01)
+        queue.close()
+        with pytest.raises(ClosedResourceError, match="closed while waiting"):
+            await asyncio.wait_for(waiting, 1)
+        with pytest.raises(ClosedResourceError):
+            await queue.wait_serviced()
+
+    asyncio.run(main())
+    reader.close()
 
 
 def test_dequeue_refuses_a_too_small_buffer_and_keeps_the_entry():
