@@ -112,5 +112,17 @@ def run(args: argparse.Namespace) -> int:
         for i, value in enumerate(result.scalars):
             print(f"scalar[{i}] = {value} ({value:#x})")
         if result.struct or info.struct_out:
-            print(f"struct ({len(result.struct)} bytes) = {result.struct.hex()}")
+            print(f"struct ({len(result.struct)} bytes):")
+            print("\n".join(hex_dump(result.struct)))
     return 0
+
+
+def hex_dump(data: bytes, width: int = 16) -> list[str]:
+    """``xxd``'s layout: offset, bytes in hex by pairs, then the printable ASCII."""
+    lines = []
+    for offset in range(0, len(data), width):
+        chunk = data[offset : offset + width]
+        pairs = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"  {offset:08x}: {pairs:<{width // 2 * 5 - 1}}  {text}")
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from hwkit.tools.cli import main
-from hwkit.tools.cmd_call import parse_scalar, parse_struct
+from hwkit.tools.cmd_call import hex_dump, parse_scalar, parse_struct
 from hwkit.tools.cmd_ioreg import format_tree, select_class
 
 from hwkit.errors import BadArgument, NotFoundError
@@ -65,6 +65,15 @@ def test_structures(tmp_path):
         parse_struct("00ff")
     with pytest.raises(NotFoundError, match="structure file"):
         parse_struct(f"@{tmp_path / 'missing'}")
+
+
+def test_structure_outputs_print_as_hex_and_text():
+    data = b"QEMU NVMe Ctrl" + bytes([0, 0x7F, 0xFF]) + b"HWKITLAB0001"
+    assert hex_dump(data) == [
+        "  00000000: 5145 4d55 204e 564d 6520 4374 726c 007f  QEMU NVMe Ctrl..",
+        "  00000010: ff48 574b 4954 4c41 4230 3030 31         .HWKITLAB0001",
+    ]
+    assert hex_dump(b"") == []
 
 
 @pytest.mark.parametrize("argv", [["ioreg"], ["call", "SampleDriver", "add", "1", "2"]])
