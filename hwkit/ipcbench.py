@@ -22,7 +22,8 @@ Where a call's time goes (the project's 2-core machine shared with QEMU guests, 
 1.0-1.4, default options, six runs): the bare echo's p50 is 11.8 us; a call's p50 is
 about 28 us (2.35x) with the driver host on asyncio's loop and 25-27 us (2.1-2.2x,
 1.97-2.02x at quieter moments) with the host on uvloop (:func:`hwkit.workloop.run`).
-Over the bare exchange, per call:
+Eight later runs on the same machine idle (load 0.1): echo p50 11.7-12.7 us, call p50
+27.8-28.9 us, 2.25-2.44x, so the 2x goal is not met. Over the bare exchange, per call:
 
 - the host's event loop: a loop iteration costs 1.6 us of CPU on uvloop, 5.7 us on
   asyncio's selector loop; and the host sleeps in ``epoll_pwait`` rather than in a
