@@ -69,6 +69,7 @@ from hwkit.registry import Registry, RegistryEntry
 from hwkit.service import Service
 from hwkit.supervisor import HostedDriver, HostIdentity, RestartPolicy, Supervisor
 from hwkit.workloop import WorkLoop
+from hwkit.workloop import run as run_main
 
 logger = logging.getLogger("hwkit.daemon")
 
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.critical("%s: %s", args.config or DEFAULT_CONFIG, exc)
         return 2
     try:
-        return asyncio.run(Daemon(config, default_providers()).run())
+        return run_main(Daemon(config, default_providers()).run())
     except HwkitError as exc:
         logger.critical("%s", exc)
         return 1

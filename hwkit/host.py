@@ -48,6 +48,7 @@ from hwkit.registry import Registry, RegistryEntry
 from hwkit.service import Message, Service
 from hwkit.userclient import UserClientServer, open_user_client, user_client_class
 from hwkit.workloop import WorkLoop
+from hwkit.workloop import run as run_main
 
 logger = logging.getLogger("hwkit.host")
 PR_SET_PDEATHSIG = 1
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                       logging.DEBUG if args.debug else logging.INFO)  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when hosts stop
     sock = socket.socket(fileno=args.control_fd)
-    return asyncio.run(Host(sock).run())
+    return run_main(Host(sock).run())
 
 
 if __name__ == "__main__":

@@ -17,4 +17,10 @@ def test_bench_ipc_reports_calls_and_queues_against_the_bare_socket(capsys):
             assert results[key]["messages_per_s"] > 0
             assert results[key]["mb_per_s"] > 0
         assert results[f"queue_{size}_ratio"] > 0
-    assert results["call_ratio_p50"] > 0
+    placements = results["placements"]
+    assert placements and set(placements) <= {"one CPU", "two CPUs", "unpinned"}
+    for figures in placements.values():
+        assert 0 < figures["call"]["p50_us"] <= figures["call"]["p99_us"]
+        assert figures["ratio_p50"] > 0
+    # The headline is the placement where hwkit compares worst.
+    assert results["call_ratio_p50"] == max(f["ratio_p50"] for f in placements.values())

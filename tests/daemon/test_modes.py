@@ -8,6 +8,7 @@ import os
 import signal
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -104,3 +105,18 @@ def test_asyncio_client(start_daemon):
                 queue.close()
 
     asyncio.run(asyncio.wait_for(use(), 60))
+
+
+def test_the_daemon_and_its_driver_hosts_run_on_uvloop_when_it_is_installed(start_daemon):
+    """Both start through hwkit.workloop.run (asyncio.run would leave uvloop unused)."""
+    import importlib.util
+
+    daemon = start_daemon()
+    daemon.add_personality(SAMPLE_PLIST)
+    with client.connect(daemon.socket) as hub:
+        [service] = wait_for(lambda: hub.find(SAMPLE), 15, "the sample driver")
+        host = service.properties["HWHostPID"]
+    installed = importlib.util.find_spec("uvloop") is not None
+    for pid in (daemon.proc.pid, host):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert ("uvloop" in maps) == installed, f"process {pid}: uvloop loaded is not {installed}"
