@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +12,11 @@ from hwkit.drivers.nvme.spec import IOOpcode
 from hwkit.errors import BadArgument
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("nvme_model", HERE / "model.py")
-assert _spec is not None and _spec.loader is not None
-model_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(model_module)
 
 
 @pytest.fixture
-def model():
-    data = HERE / "data"
-    controller = (data / "qemu-7.2-identify-controller.bin").read_bytes()
-    device = model_module.Model(
-        controller, (data / "qemu-7.2-identify-namespace-1.bin").read_bytes()
-    )
-    yield device
-    device.close()
-
-
-@pytest.fixture
-def ctrl(model):
-    controller = NVMeController(model_module.Nub(model), polled=True, queue_depth=16)
+def ctrl(nub):
+    controller = NVMeController(nub, polled=True, queue_depth=16)
     controller.start()
     yield controller
     controller.close()

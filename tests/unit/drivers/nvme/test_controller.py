@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,26 +11,10 @@ from hwkit.drivers.nvme.spec import AdminOpcode, IOOpcode, Reg
 
 from hwkit.errors import BadArgument, ClosedResourceError
 
-HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("nvme_model", HERE / "model.py")
-assert _spec is not None and _spec.loader is not None
-model_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(model_module)
-
-ID_CTRL = (HERE / "data" / "qemu-7.2-identify-controller.bin").read_bytes()
-ID_NS = (HERE / "data" / "qemu-7.2-identify-namespace-1.bin").read_bytes()
-
 
 @pytest.fixture
-def model():
-    device = model_module.Model(ID_CTRL, ID_NS)
-    yield device
-    device.close()
-
-
-@pytest.fixture
-def ctrl(model):
-    controller = NVMeController(model_module.Nub(model), polled=True, queue_depth=8,
+def ctrl(nub):
+    controller = NVMeController(nub, polled=True, queue_depth=8,
                                 command_timeout=0.5)  # fmt: skip
     controller.start()
     yield controller

@@ -4,7 +4,6 @@ driver's work loop as a driver host serves it, called through the script API."""
 from __future__ import annotations
 
 import grp
-import importlib.util
 import os
 from pathlib import Path
 
@@ -22,29 +21,16 @@ from hwkit.registry import RegistryEntry
 from hwkit.userclient import UserClientServer
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("nvme_model", HERE / "model.py")
-assert _spec is not None and _spec.loader is not None
-model_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(model_module)
 
-ID_CTRL = (HERE / "data" / "qemu-7.2-identify-controller.bin").read_bytes()
-ID_NS = (HERE / "data" / "qemu-7.2-identify-namespace-1.bin").read_bytes()
 PLIST = HERE.parents[3] / "drivers" / "nvme" / "NVMeDriver.plist"
 BUFFER = 1 << 20
 
 
 @pytest.fixture
-def model():
-    device = model_module.Model(ID_CTRL, ID_NS)
-    yield device
-    device.close()
-
-
-@pytest.fixture
-def driver(model):
+def driver(nub):
     nvme = NVMeDriver()
     nvme.init({"NVMePolled": True, "NVMeQueueDepth": 8, "NVMeClientBufferSize": BUFFER})
-    assert nvme.start(model_module.Nub(model))
+    assert nvme.start(nub)
     nvme.controller.command_timeout = 0.5
     yield nvme
     nvme.stop(nvme.controller.nub)
