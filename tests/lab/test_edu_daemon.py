@@ -11,8 +11,6 @@ import json
 import os
 import pwd
 import resource
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,43 +26,17 @@ from hwkit.pci import vfio
 pytestmark = pytest.mark.lab("pci")
 HWKIT = [sys.executable, "-m", "hwkit.tools.cli"]
 HOST_MEMLOCK = 64 << 20
-HOSTS_CONFIG = f"""\
-[hosts]
-user = "nobody"
-memory_lock = {HOST_MEMLOCK}
-"""
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
+def daemon(tmp_path_factory, hosted_daemon):
     tmp = tmp_path_factory.mktemp("daemon")
-    sock = str(tmp / "hwkit.sock")
-    (tmp / "daemon.toml").write_text(HOSTS_CONFIG)
-    # The lab's Python lives under /root (0700 on the host's disk): let other users in,
-    # in the guest's overlay only, so a host running as nobody can start.
-    os.chmod("/root", 0o711)
     previous = vfio.current_driver(edu_bdf())
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp / "notify.sock"))
-    notify.settimeout(120)
-    env = dict(os.environ, HWKIT_SOCKET=sock, NOTIFY_SOCKET=str(tmp / "notify.sock"))
-    log = (tmp / "daemon.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hwkit.tools.daemon", "--socket", sock,
-                             "--config", str(tmp / "daemon.toml")],
-                            stdout=log, stderr=log, env=env)  # fmt: skip
-    try:
-        message = b""
-        while b"READY=1" not in message:
-            message = notify.recv(4096)
-        os.environ["HWKIT_SOCKET"] = sock
+    with hosted_daemon(tmp, HOST_MEMLOCK) as (proc, env):
         yield proc, env, tmp
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(60)
-        notify.close()
-        assert status == 0, (tmp / "daemon.log").read_text()[-3000:]
-        # The daemon bound the function for the host; it gives it back.
-        assert vfio.current_driver(edu_bdf()) == previous, (tmp / "daemon.log").read_text()
+    assert proc.returncode == 0, (tmp / "daemon.log").read_text()[-3000:]
+    # The daemon bound the function for the host; it gives it back.
+    assert vfio.current_driver(edu_bdf()) == previous, (tmp / "daemon.log").read_text()
 
 
 def edu_bdf() -> str:

@@ -9,7 +9,6 @@ import json
 import mmap
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,11 +25,6 @@ from hwkit.pci import vfio
 
 pytestmark = pytest.mark.lab("pci")
 HWKIT = [sys.executable, "-m", "hwkit.tools.cli"]
-HOSTS_CONFIG = """\
-[hosts]
-user = "nobody"
-memory_lock = 67108864
-"""
 LBA = 20480  # 10 MiB into the 64 MiB scratch disk, away from test_nvme.py's patterns
 BLOCKS = 512  # 256 KiB
 
@@ -40,32 +34,11 @@ def nvme_bdf() -> str:
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory):
+def daemon(tmp_path_factory, hosted_daemon):
     tmp = tmp_path_factory.mktemp("nvme-daemon")
-    sock = str(tmp / "hwkit.sock")
-    (tmp / "daemon.toml").write_text(HOSTS_CONFIG)
-    os.chmod("/root", 0o711)  # the lab's Python under /root, for hosts running as nobody
     assert vfio.current_driver(nvme_bdf()) == "nvme"
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    notify.bind(str(tmp / "notify.sock"))
-    notify.settimeout(120)
-    env = dict(os.environ, HWKIT_SOCKET=sock, NOTIFY_SOCKET=str(tmp / "notify.sock"))
-    log = (tmp / "daemon.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "hwkit.tools.daemon", "--socket", sock,
-                             "--config", str(tmp / "daemon.toml")],
-                            stdout=log, stderr=log, env=env)  # fmt: skip
-    state = {"proc": proc, "env": env, "log": tmp / "daemon.log", "stopped": False}
-    try:
-        message = b""
-        while b"READY=1" not in message:
-            message = notify.recv(4096)
-        os.environ["HWKIT_SOCKET"] = sock
-        yield state
-    finally:
-        notify.close()
-        if not state["stopped"]:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+    with hosted_daemon(tmp, 64 << 20) as (proc, env):
+        yield {"proc": proc, "env": env, "log": tmp / "daemon.log"}
 
 
 def hwkit(env: dict, *args: str) -> str:
@@ -116,7 +89,6 @@ def test_after_the_daemon_stops_the_kernel_reads_the_same_bytes(daemon) -> None:
     proc = daemon["proc"]
     proc.send_signal(signal.SIGTERM)
     status = proc.wait(60)
-    daemon["stopped"] = True
     assert status == 0, daemon["log"].read_text()[-3000:]
     bdf = nvme_bdf()
     assert vfio.current_driver(bdf) == "nvme", daemon["log"].read_text()[-3000:]
