@@ -53,7 +53,6 @@ Garbage collection, the daemon and the sample driver's timer cost nothing measur
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -236,11 +235,11 @@ def _socket_stream(sock: socket.socket, count: int, size: int) -> dict[str, floa
     return _throughput(count, size, time.perf_counter() - start)
 
 
-def _pin(pid: int, cpu: int) -> bool:
-    """Move every thread of process `pid` to `cpu`; False if that is not allowed."""
+def _pin(pid: int, cpus: set[int]) -> bool:
+    """Move every thread of process `pid` to `cpus`; False if that is not allowed."""
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
-            os.sched_setaffinity(int(tid), {cpu})
+            os.sched_setaffinity(int(tid), cpus)
     except (OSError, ValueError):
         return False
     return True
@@ -256,7 +255,7 @@ def _placements(server_pids: list[int]) -> list[tuple[str, int | None, int | Non
     placement is measured for both sides, and the ratios compare like with like.
     """
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2 or not all(_pin(pid, cpus[1]) for pid in server_pids):
+    if len(cpus) < 2 or not all(_pin(pid, {cpus[1]}) for pid in server_pids):
         return [("unpinned", None, None)]
     return [("one CPU", cpus[0], cpus[0]), ("two CPUs", cpus[0], cpus[1])]
 
@@ -309,13 +308,11 @@ def measure(socket_path: str | None, calls: int, messages: int, rounds: int = 5)
                 if client_cpu is not None and server_cpu is not None:
                     os.sched_setaffinity(0, {client_cpu})
                     for pid in servers:
-                        _pin(pid, server_cpu)
+                        _pin(pid, {server_cpu})
                 results["placements"][name] = _latencies(call, echo, calls, rounds)
             os.sched_setaffinity(0, mask)  # the throughputs run where the scheduler likes
             for pid in servers:
-                for tid in os.listdir(f"/proc/{pid}/task"):
-                    with contextlib.suppress(OSError):
-                        os.sched_setaffinity(int(tid), mask)
+                _pin(pid, mask)
             for size, count in ((64, messages), (4096, max(1, messages // 5))):
                 per_round = max(1, count // rounds)
                 queue = [_queue(conn, per_round, size) for _ in range(rounds)]
