@@ -163,15 +163,11 @@ class DataQueue:
             if left <= 0:
                 return False
             woke: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(fd, _wake, woke)
-            self._waiting = (loop, woke)
+            self._waiting = (loop, woke)  # close() sets it
             try:
-                await asyncio.wait_for(woke, left)
-            except TimeoutError:
-                pass
+                await _until_readable(loop, fd, woke, left)
             finally:
                 self._waiting = None
-                loop.remove_reader(fd)
             if self.serviced_eventfd is None:
                 raise ClosedResourceError(f"data queue {self.name!r} was closed while waiting")
             with contextlib.suppress(BlockingIOError):
@@ -216,6 +212,18 @@ class DataQueue:
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+async def _until_readable(loop: asyncio.AbstractEventLoop, fd: int, woke: asyncio.Future[None],
+                          timeout: float) -> None:  # fmt: skip
+    """Wait up to `timeout` s until `fd` is readable or someone else sets `woke`."""
+    loop.add_reader(fd, _wake, woke)
+    try:
+        await asyncio.wait_for(woke, timeout)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)
 
 
 class DataQueueReader:
@@ -339,14 +347,7 @@ class DataQueueReader:
             raise ClosedResourceError("data queue reader is closed")
         loop = asyncio.get_running_loop()
         while not self.data_available():
-            woke: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(self.eventfd, _wake, woke)
-            try:
-                await asyncio.wait_for(woke, _RECHECK)
-            except TimeoutError:
-                pass
-            finally:
-                loop.remove_reader(self.eventfd)
+            await _until_readable(loop, self.eventfd, loop.create_future(), _RECHECK)
             self._clear_event()
 
     def close(self) -> None:
