@@ -111,7 +111,7 @@ class MethodInfo:
     @property
     def fast(self) -> bool:
         """A synchronous, scalar-only method: calls take the lean path."""
-        return not (self.is_async or self.struct_in or self.struct_out)
+        return LeanCall.serves(self.is_async, self.struct_in, self.struct_out)
 
 
 def _service_id(service: ServiceInfo | int) -> int:

@@ -170,6 +170,11 @@ class LeanCall:
                  "result_size", "scalar_in", "scalar_out", "selector", "unpack_call",
                  "unpack_result")  # fmt: skip
 
+    @staticmethod
+    def serves(is_async: bool, struct_in: int, struct_out: int) -> bool:
+        """Whether a method so declared has lean calls: synchronous, scalars only."""
+        return not (is_async or struct_in or struct_out)
+
     def __init__(self, selector: int, scalar_in: int, scalar_out: int) -> None:
         self.selector = selector
         self.scalar_in = scalar_in

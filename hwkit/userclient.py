@@ -418,7 +418,7 @@ class UserClientServer:
                 return
             self._greeted = True
             for m in self._methods.values():
-                if not (m.is_async or m.struct_in or m.struct_out):
+                if LeanCall.serves(m.is_async, m.struct_in, m.struct_out):
                     lean = LeanCall(m.selector, m.scalar_in, m.scalar_out)
                     self._lean[lean.prefix] = self._lean_server(lean, m)
             methods = [m.describe() for m in sorted(self.client.methods.values(),
