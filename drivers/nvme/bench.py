@@ -35,7 +35,7 @@ Where the time went, and what was done:
    TCG, where Python runs ~50x slower than natively: 128 KiB sequential ran at ~1100
    commands/s whatever the depth (QD4 no faster than QD1), 512 KiB at 450/s. A mapping
    is one range of bus addresses, so the list is an arithmetic progression: one NumPy
-   operation writes it now (``QueuePair._prps``), and 128 KiB QD4 went to ~4800/s.
+   operation writes it now (in ``nvme_prps`` itself), and 128 KiB QD4 went to ~4800/s.
    Commands are built before the clock starts (``Namespace.commands``), several go in
    per doorbell write (``QueuePair.submit_batch``) and the CQ's phase tags are scanned
    with NumPy when eight or more completions wait. NumPy is not free either: about

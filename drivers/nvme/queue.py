@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping, round_up
+from hwkit.dma import Direction, DMABuffer, DMAMapper, Mapping, nvme_prps, round_up
 from hwkit.errors import BadArgument, BusyResourceError
 from hwkit.mmio import Registers
 
@@ -117,9 +117,12 @@ class QueuePair:
         self._cq_entries = self.memory.array(CompletionEntry, self.sq_bytes, depth)
         # the phase tag each CQ slot shows once written, for a scan starting at slot 0
         self._later_pass = np.arange(depth)
-        self._page_steps = np.arange(PRP_ENTRIES, dtype=np.uint64) * np.uint64(PAGE)
         self._lists = self.memory.array(np.uint64, self.lists_offset, depth * PRP_ENTRIES)
         self._lists = self._lists.reshape(depth, PRP_ENTRIES)
+        # each command's list page and its bus address, looked up per command
+        self._list_pages = list(self._lists)
+        base = self.mapping.iova + self.lists_offset
+        self._list_iovas = [base + cid * PAGE for cid in range(depth)]
         self.lock = threading.Lock()
         self.reset_state()
         self.statistics_counters = {"submitted": 0, "completed": 0, "interrupts": 0}
@@ -178,29 +181,14 @@ class QueuePair:
         return cid
 
     def _prps(self, cid: int, mapping: Mapping, offset: int, length: int) -> tuple[int, int]:
-        """PRP1 and PRP2 (§4.3); a list, in command `cid`'s page, only past two pages.
-
-        A mapping is one range of bus addresses, so a list is an arithmetic progression
-        of pages: one NumPy operation writes it, however long the transfer.
+        """PRP1 and PRP2 (§4.3, :func:`hwkit.dma.nvme_prps`); a list in command `cid`'s page.
 
         Raises:
             BadArgument: the range is outside the mapping, the offset not dword
                 aligned, or the transfer longer than a list page covers.
         """
-        address = mapping.iova + offset
-        first = PAGE - address % PAGE
-        if offset < 0 or length <= 0 or offset + length > mapping.size or offset % 4:
-            raise BadArgument(f"{self.name}: a transfer of {length} bytes at offset {offset} "
-                              f"is outside the {mapping.size}-byte mapping or not dword "
-                              "aligned (NVMe §4.3)")  # fmt: skip
-        if length <= first + PAGE:  # the common case (4 KiB I/O): one or two pages
-            return address, (address + first if length > first else 0)
-        entries = -(-(length - first) // PAGE)
-        if entries > PRP_ENTRIES:
-            raise BadArgument(f"{self.name}: {length} bytes need {entries} PRP entries, a "
-                              f"list page holds {PRP_ENTRIES}: split the transfer")  # fmt: skip
-        np.add(self._page_steps[:entries], address + first, out=self._lists[cid, :entries])
-        return address, self.mapping.iova + self.lists_offset + cid * PAGE
+        return nvme_prps(mapping, offset, length, self._list_pages[cid],
+                         self._list_iovas[cid], PAGE, self.name)  # fmt: skip
 
     def ring(self) -> None:
         """Ring the SQ tail doorbell for everything submitted so far (batching)."""
@@ -433,6 +421,6 @@ class QueuePair:
         self._cq_status.release()
         self._cq.release()
         self._sq.release()
-        del self._lists
+        del self._lists, self._list_pages
         mapper.complete(self.memory)
         self.memory.close()
