@@ -234,10 +234,9 @@ async def run_commands(
         outcome = result.result()
         if isinstance(outcome, Exception):
             raise outcome
-        status = outcome.status  # type: ignore[attr-defined]
-        if status & 0x7FF:
+        if not outcome.ok:  # type: ignore[attr-defined]
             where = ns.where if opc is IOOpcode.FLUSH else f"{ns.where} lba {lba}"
-            raise NVMeStatusError(opc.name, where, Status.decode(status))
+            raise NVMeStatusError(opc.name, where, Status.decode(outcome.status))  # type: ignore[attr-defined]
 
 
 async def _wait_all(
