@@ -22,6 +22,7 @@ import numpy as np
 from hwkit import client
 from hwkit.errors import BadArgument, NotFoundError
 
+from .namespace import block_bytes
 from .userclient import IDENTITY
 
 
@@ -131,11 +132,7 @@ class NVMeClient:
         if (data is None) == (count is None):
             raise BadArgument("write: give either data or count")
         if data is not None:
-            raw = np.frombuffer(data, np.uint8) if isinstance(data, bytes | bytearray) \
-                else np.ascontiguousarray(data).reshape(-1).view(np.uint8)  # fmt: skip
-            if raw.size % block_size:
-                raise BadArgument(f"write: {raw.size} bytes is not a whole number of "
-                                  f"{block_size}-byte blocks")  # fmt: skip
+            raw = block_bytes(data, block_size, "write")
             count = raw.size // block_size
             if np.shares_memory(raw, self.buffer):
                 offset = raw.ctypes.data - self.buffer.ctypes.data

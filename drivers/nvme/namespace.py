@@ -30,6 +30,20 @@ if TYPE_CHECKING:
     from .queue import Callback
 
 
+def block_bytes(data: np.ndarray | bytes, block_size: int, where: str) -> np.ndarray:
+    """`data` as a flat uint8 array of whole blocks (a view when it is contiguous).
+
+    Raises:
+        BadArgument: the size is not a multiple of `block_size` (`where` starts the message).
+    """
+    raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) \
+        else np.ascontiguousarray(data).reshape(-1).view(np.uint8)  # fmt: skip
+    if raw.size % block_size:
+        raise BadArgument(f"{where}: {raw.size} bytes is not a multiple of the "
+                          f"{block_size}-byte block")  # fmt: skip
+    return raw
+
+
 class Namespace:
     """One active namespace of a controller."""
 
@@ -126,11 +140,7 @@ class Namespace:
             NVMeStatusError: the device refused (e.g. LBA OUT OF RANGE).
             NVMeTimeout: no completion in time (the controller was reset).
         """
-        raw = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes | bytearray) \
-            else np.ascontiguousarray(data).reshape(-1).view(np.uint8)  # fmt: skip
-        if raw.size % self.block_size:
-            raise BadArgument(f"WRITE on {self.where} lba {lba}: {raw.size} bytes is not a "
-                              f"multiple of the {self.block_size}-byte block")  # fmt: skip
+        raw = block_bytes(data, self.block_size, f"WRITE on {self.where} lba {lba}")
         count = raw.size // self.block_size
         self._check("WRITE", lba, count)
         self._transfer(IOOpcode.WRITE, lba, count, self._queue(queue), raw)
